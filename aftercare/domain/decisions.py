@@ -1,0 +1,206 @@
+"""What to do with a step that is due: a pure function of (step, customer state, now, policy).
+
+`decide` returns `Send`, `Skip` (with a reason), `Defer` (until a time, with a reason), `Wait` (for an
+event, with a reason) or `HoldOut`. It imports nothing from Prefect, the database or any SDK, so every
+condition is a row in a table test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from aftercare.domain import journey as j
+from aftercare.domain.journey import StepSpec
+from aftercare.domain.state import CustomerState
+from aftercare.domain.vocabulary import Channel, Purpose, Reason
+
+
+@dataclass(frozen=True)
+class Policy:
+    frequency_cap: timedelta = timedelta(hours=24)
+    frequency_cap_messages: int = 1
+    quiet_start: int = 8
+    quiet_end: int = 21
+    strict_csat_only: bool = False
+    holdout_share: float = 0.0
+    holdout_salt: str = "aftercare"
+    happy_min_score: int = 4
+    unhappy_max_score: int = 2
+
+
+@dataclass(frozen=True)
+class Send:
+    channels: tuple[Channel, ...]
+    product_ids: tuple[str, ...] = ()  # the items this message is about (returned ones left out)
+    referral_invite: bool = False
+    skipped_channels: tuple[tuple[Channel, Reason], ...] = ()
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: Reason
+    channel: Channel | None = None
+
+
+@dataclass(frozen=True)
+class Defer:
+    until: datetime
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Wait:
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class HoldOut:
+    channel: Channel
+
+
+Decision = Send | Skip | Defer | Wait | HoldOut
+
+
+@dataclass(frozen=True)
+class DueStep:
+    spec: StepSpec
+    first_due_at: datetime
+    due_at: datetime
+
+
+def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:
+    gate = _step_gate(step.spec, state)
+    if gate is not None:
+        return gate
+    channels, refused = _eligible_channels(step.spec, state)
+    if not channels:
+        reason = refused[0][1] if refused else Reason.NO_CHANNEL
+        return Skip(reason, refused[0][0] if refused else None)
+    if step.spec.is_marketing:
+        defer = _marketing_timing(channels[0], state, now, policy)
+        if defer is not None:
+            if step.spec.expires_after is not None and defer.until > step.first_due_at + step.spec.expires_after:
+                return Skip(Reason.EXPIRED, channels[0])
+            return defer
+        if in_holdout(state.customer_id, step.spec.name, policy):
+            return HoldOut(channels[0])
+    products = state.order.kept_product_ids
+    # A customer who gave any 5-star review is invited to refer a friend in later marketing messages.
+    invite = step.spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
+    return Send(channels=channels, product_ids=products, referral_invite=invite, skipped_channels=tuple(refused))
+
+
+def _step_gate(spec: StepSpec, state: CustomerState) -> Decision | None:
+    """Conditions that belong to one step: cancellation, delivery, returns, reviews, the CSAT gate."""
+    order = state.order
+    name = spec.name
+    if name == j.CANCELLATION_NOTICE:
+        return None if order.cancelled else Skip(Reason.NOT_NEEDED)
+    if order.cancelled and not spec.per_customer:
+        return Skip(Reason.ORDER_CANCELLED)
+    if spec.per_customer and name in j.WINBACK_STEPS and state.newer_order_exists:
+        return Skip(Reason.NEW_ORDER)
+    if name == j.DELAY_NOTICE and order.delivered_at is not None:
+        return Skip(Reason.DELIVERED_ON_TIME)
+    if name in (j.SETUP_GUIDE, j.CSAT, j.REVIEW_REQUEST) and order.delivered_at is None:
+        return Skip(Reason.NOT_DELIVERED)
+    if name in (j.SETUP_GUIDE, j.REVIEW_REQUEST) and not order.kept_product_ids:
+        return Skip(Reason.ITEMS_RETURNED)
+    if name == j.CSAT and order.csat_answered_at is not None:
+        return Skip(Reason.CSAT_ALREADY_ANSWERED)
+    if name == j.REVIEW_REQUEST:
+        return _review_gate(state)
+    if name in (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7) and state.points_expiring <= 0:
+        return Skip(Reason.NOT_NEEDED)
+    return None
+
+
+def _review_gate(state: CustomerState) -> Decision | None:
+    """Routing and timing by CSAT, never who is ever asked (unless strict mode is set explicitly)."""
+    order = state.order
+    if all(p in state.reviews for p in order.kept_product_ids):
+        return Skip(Reason.ALREADY_REVIEWED)
+    score = order.csat_score
+    if score is not None and score <= 2 and order.recovery_resolved_at is None:
+        return Wait(Reason.AWAITING_RECOVERY)
+    return None
+
+
+def _eligible_channels(
+    spec: StepSpec, state: CustomerState
+) -> tuple[tuple[Channel, ...], list[tuple[Channel, Reason]]]:
+    eligible: list[Channel] = []
+    refused: list[tuple[Channel, Reason]] = []
+    for channel in spec.channels:
+        reason = _channel_refusal(channel, spec.purpose, state)
+        if reason is None:
+            eligible.append(channel)
+            if not spec.all_channels:
+                break
+        elif not (channel is Channel.SMS and not state.has_phone):
+            refused.append((channel, reason))
+    return tuple(eligible), refused
+
+
+def _channel_refusal(channel: Channel, purpose: Purpose, state: CustomerState) -> Reason | None:
+    if channel is Channel.EMAIL:
+        if not state.email_valid:
+            return Reason.INVALID_EMAIL
+        if state.email_bounced:
+            return Reason.EMAIL_BOUNCED
+        if purpose is Purpose.MARKETING:
+            if state.email_unsubscribed:
+                return Reason.UNSUBSCRIBED
+            if not state.has_consent(Channel.EMAIL, Purpose.MARKETING):
+                return Reason.NO_MARKETING_CONSENT
+        return None
+    if not state.has_phone:
+        return Reason.NO_CHANNEL
+    if not state.phone_valid:
+        return Reason.INVALID_PHONE
+    if state.sms_stopped:
+        return Reason.SMS_STOPPED
+    if not state.has_consent(Channel.SMS, purpose):
+        return Reason.NO_MARKETING_CONSENT if purpose is Purpose.MARKETING else Reason.NO_TRANSACTIONAL_CONSENT
+    return None
+
+
+def _marketing_timing(channel: Channel, state: CustomerState, now: datetime, policy: Policy) -> Defer | None:
+    window_start = now - policy.frequency_cap
+    recent = sorted(t for t in state.recent_marketing_sends if t > window_start)
+    if len(recent) >= policy.frequency_cap_messages:
+        return Defer(recent[-policy.frequency_cap_messages] + policy.frequency_cap, Reason.FREQUENCY_CAP)
+    if channel is Channel.SMS:
+        opens = next_allowed_local_time(now, state.timezone, policy.quiet_start, policy.quiet_end)
+        if opens is not None:
+            return Defer(opens, Reason.QUIET_HOURS)
+    return None
+
+
+def next_allowed_local_time(now: datetime, timezone: str, start_hour: int, end_hour: int) -> datetime | None:
+    """None when `now` is inside [start, end) in the customer's zone, else the next start in UTC."""
+    zone = _zone(timezone)
+    local = now.astimezone(zone)
+    if start_hour <= local.hour < end_hour:
+        return None
+    day = local.date() if local.hour < start_hour else local.date() + timedelta(days=1)
+    opens = datetime.combine(day, time(hour=start_hour), tzinfo=zone)
+    return opens.astimezone(now.tzinfo)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except Exception:  # an unknown zone must not crash a batch: treat it as UTC
+        return ZoneInfo("UTC")
+
+
+def in_holdout(customer_id: int, step: str, policy: Policy) -> bool:
+    """Deterministic: the same customer, step and salt always land in the same group."""
+    if policy.holdout_share <= 0:
+        return False
+    digest = hashlib.sha256(f"{policy.holdout_salt}:{step}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < policy.holdout_share

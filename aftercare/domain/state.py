@@ -1,0 +1,63 @@
+"""A customer's state as the decision sees it: a frozen snapshot loaded in bulk for a batch of due steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from aftercare.domain.vocabulary import Channel, Purpose
+
+
+@dataclass(frozen=True)
+class OrderState:
+    order_id: int
+    placed_at: datetime
+    cancelled: bool = False
+    product_ids: tuple[str, ...] = ()
+    returned_product_ids: frozenset[str] = frozenset()
+    fulfilled_at: datetime | None = None
+    promised_at: datetime | None = None
+    delivered_at: datetime | None = None
+    carrier_exception: bool = False
+    csat_score: int | None = None
+    csat_answered_at: datetime | None = None
+    recovery_open: bool = False
+    recovery_resolved_at: datetime | None = None
+
+    @property
+    def kept_product_ids(self) -> tuple[str, ...]:
+        return tuple(p for p in self.product_ids if p not in self.returned_product_ids)
+
+
+@dataclass(frozen=True)
+class CustomerState:
+    customer_id: int
+    locale: str
+    timezone: str
+    order: OrderState
+    email_valid: bool = True
+    phone_valid: bool = False  # no phone, or a phone that is not a valid E.164 number
+    consents: frozenset[tuple[Channel, Purpose]] = frozenset()
+    email_unsubscribed: bool = False
+    email_bounced: bool = False
+    sms_stopped: bool = False
+    loyalty_tier: str = "member"
+    points_balance: int = 0
+    points_expiring: int = 0
+    points_expire_at: datetime | None = None
+    recent_marketing_sends: tuple[datetime, ...] = ()
+    reviews: Mapping[str, int] = field(default_factory=dict)  # product id -> stars
+    newer_order_exists: bool = False
+    has_phone: bool = False
+
+    @property
+    def vip(self) -> bool:
+        return self.loyalty_tier.lower() in {"vip", "gold", "platinum"}
+
+    def has_consent(self, channel: Channel, purpose: Purpose) -> bool:
+        return (channel, purpose) in self.consents
+
+    def after_marketing_send(self, at: datetime) -> CustomerState:
+        """The state after one more marketing message: lets a batch honour the cap within itself."""
+        return replace(self, recent_marketing_sends=(*self.recent_marketing_sends, at))

@@ -1,0 +1,1 @@
+"""Email and SMS providers behind one small interface (`base`), with a local outbox and recording fakes."""

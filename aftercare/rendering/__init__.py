@@ -1,0 +1,1 @@
+"""Turning a decided step into the words a customer reads: context, templates, localisation."""

@@ -1,0 +1,144 @@
+"""The data every template receives. Templates may use these fields and nothing else (StrictUndefined).
+
+The sweep builds a `MessageContext` from the database for each message; tests build one with
+`sample_context`. Money is `Decimal` in the order's currency; times are timezone-aware UTC and are shown
+in the customer's own zone by the renderer's filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class ItemView:
+    product_id: str
+    title: str
+    category: str
+    quantity: int
+    unit_price: Decimal
+    setup_instructions: str | None = None
+    video_url: str | None = None
+    review_url: str | None = None
+
+
+@dataclass(frozen=True)
+class AddressView:
+    name: str
+    lines: tuple[str, ...]
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str
+
+
+@dataclass(frozen=True)
+class ProductView:
+    product_id: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    step: str
+    locale: str
+    timezone: str
+    store_name: str
+    support_email: str
+    first_name: str
+    vip: bool
+    loyalty_tier: str
+    points_balance: int
+    points_expiring: int
+    points_expire_at: datetime | None
+    order_number: str
+    order_placed_at: datetime
+    currency: str
+    items: tuple[ItemView, ...]
+    subtotal: Decimal
+    discount_total: Decimal
+    discount_codes: tuple[str, ...]
+    shipping_total: Decimal
+    tax_total: Decimal
+    total: Decimal
+    shipping_address: AddressView | None
+    payment_summary: str
+    cancel_until: datetime | None
+    points_earned: int
+    points_to_next_reward: int
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    promised_at: datetime | None = None
+    delivered_at: datetime | None = None
+    csat_links: dict[int, str] = field(default_factory=dict)  # score 1..5 -> signed link
+    review_url: str | None = None
+    goodwill_points: int = 0
+    referral_invite: bool = False
+    referral_url: str | None = None
+    cross_sell: tuple[ProductView, ...] = ()
+    offer_code: str | None = None
+    unsubscribe_url: str | None = None
+    preferences_url: str | None = None
+    order_url: str | None = None
+
+
+def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral_invite: bool = True) -> MessageContext:
+    """A full context for rendering tests and previews: every optional field filled."""
+    placed = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
+    items = (
+        ItemView(
+            "sku-espresso", "Espresso Machine Pro", "appliances", 1, Decimal("349.00"),
+            setup_instructions="Rinse the water tank, run two empty cycles, then brew.",
+            video_url="https://example.com/videos/espresso-setup",
+            review_url="https://example.com/review/sku-espresso",
+        ),
+        ItemView("sku-beans", "House Blend Beans 1kg", "coffee", 2, Decimal("24.50"),
+                 review_url="https://example.com/review/sku-beans"),
+    )
+    return MessageContext(
+        step=step,
+        locale=locale,
+        timezone={"ko": "Asia/Seoul", "ar": "Asia/Riyadh"}.get(locale, "America/New_York"),
+        store_name="Aftercare Demo Store",
+        support_email="support@example.com",
+        first_name={"ko": "지민", "ar": "ليلى"}.get(locale, "Alex"),
+        vip=vip,
+        loyalty_tier="vip" if vip else "member",
+        points_balance=420,
+        points_expiring=120,
+        points_expire_at=placed + timedelta(days=60),
+        order_number="#1042",
+        order_placed_at=placed,
+        currency={"ko": "KRW", "ar": "SAR"}.get(locale, "USD"),
+        items=items,
+        subtotal=Decimal("398.00"),
+        discount_total=Decimal("20.00"),
+        discount_codes=("WELCOME20",),
+        shipping_total=Decimal("0.00"),
+        tax_total=Decimal("31.84"),
+        total=Decimal("409.84"),
+        shipping_address=AddressView("Alex Doe", ("12 Main St", "Apt 4"), "Springfield", "IL", "62701", "US"),
+        payment_summary="Visa ending 4242",
+        cancel_until=placed + timedelta(hours=2),
+        points_earned=398,
+        points_to_next_reward=80,
+        carrier="UPS",
+        tracking_number="1Z001985YW99744790",
+        tracking_url="https://www.ups.com/track?tracknum=1Z001985YW99744790",
+        promised_at=placed + timedelta(days=5),
+        delivered_at=placed + timedelta(days=4),
+        csat_links={n: f"https://example.com/csat/{n}?sig=abc" for n in range(1, 6)},
+        review_url="https://example.com/review/order-1042",
+        goodwill_points=200,
+        referral_invite=referral_invite,
+        referral_url="https://example.com/refer/abc",
+        cross_sell=(ProductView("sku-grinder", "Burr Grinder", "https://example.com/p/sku-grinder"),),
+        offer_code="COMEBACK15",
+        unsubscribe_url="https://example.com/u/abc",
+        preferences_url="https://example.com/prefs/abc",
+        order_url="https://example.com/orders/1042",
+    )

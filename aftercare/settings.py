@@ -1,0 +1,134 @@
+"""Typed settings, read from the environment (prefix `AFTERCARE_`) or a `.env` file.
+
+Every timing of the journey is a setting, so a store can tune its journey without code. Secrets are
+`SecretStr` so they never print in logs, reprs or errors. Obtain settings through `get_settings()`; tests
+construct `Settings(...)` directly and hand it to `bootstrap.build_services`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".aftercare")
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "todo"}
+
+
+class JourneyTimings(BaseSettings):
+    """When each step is due, relative to the event that starts it (hours or days as named)."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERCARE_JOURNEY_", extra="ignore")
+
+    cancel_window_hours: float = 2.0
+    delay_grace_hours: float = 12.0
+    setup_guide_days: float = 1.0
+    csat_days: float = 3.0
+    review_after_happy_csat_days: float = 2.0
+    review_without_csat_days: float = 14.0
+    review_after_recovery_days: float = 1.0
+    winback_lapse_days: float = 90.0
+    winback_sequence_days: tuple[float, float, float] = (0.0, 7.0, 21.0)
+    points_expiry_reminder_days: tuple[float, float] = (30.0, 7.0)
+    goodwill_points: int = 200
+    points_per_currency_unit: float = 1.0
+    points_reward_threshold: int = 500
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
+
+    home: Path = DEFAULT_HOME
+    database_url: str | None = Field(
+        default=None, description="Any SQLAlchemy URL; defaults to a SQLite file under `home`."
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+    link_secret: SecretStr = SecretStr("aftercare-local-development-link-secret")
+    link_ttl_days: int = 30
+    store_name: str = "Aftercare Demo Store"
+    support_email: str = "support@example.com"
+
+    # Marketing guards
+    frequency_cap_hours: float = 24.0
+    frequency_cap_messages: int = 1
+    quiet_hours_start: int = 8  # local hour when marketing SMS may start
+    quiet_hours_end: int = 21  # local hour when marketing SMS must stop
+    strict_csat_only: bool = Field(
+        default=False,
+        description=(
+            "Ask for reviews only from customers who answered CSAT 4-5. OFF by default: FTC guidance and "
+            "Google's review policy forbid soliciting reviews only from customers expected to be happy "
+            "(review gating). Turn on only if you understand and accept that risk."
+        ),
+    )
+    holdout_share: float = 0.05
+    holdout_salt: str = "aftercare"
+
+    # Sweep
+    sweep_batch_size: int = 500
+    sweep_lease_seconds: int = 300
+    sweep_max_batches: int = 10_000
+
+    # Providers: the local outbox unless credentials are configured.
+    outbox_dir: Path | None = None
+    email_from: str = "orders@example.com"
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_url: str = "https://api.sendgrid.com"
+    sendgrid_unsubscribe_group_id: int | None = None
+    sendgrid_timeout_seconds: float = 10.0
+    sendgrid_webhook_public_key: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_url: str | None = None
+    twilio_status_callback_url: str | None = None
+    email_rate_per_second: float = 100.0
+    sms_rate_per_second: float = 1.0
+    redis_url: str | None = None
+
+    # Webhooks
+    shopify_webhook_secret: SecretStr | None = None
+    shopify_webhook_secret_previous: SecretStr | None = None
+    shopify_shop_domain: str | None = None
+    shopify_admin_token: SecretStr | None = None
+
+    journey: JourneyTimings = Field(default_factory=JourneyTimings)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        for name in ("link_secret", "sendgrid_api_key", "twilio_auth_token", "shopify_webhook_secret"):
+            value = getattr(self, name)
+            if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+                raise ValueError(f"{name} is a placeholder; set a real secret")
+        if not 0.0 <= self.holdout_share < 1.0:
+            raise ValueError("holdout_share must be in [0, 1)")
+        if not 0 <= self.quiet_hours_start < self.quiet_hours_end <= 24:
+            raise ValueError("quiet hours must satisfy 0 <= start < end <= 24")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'aftercare.db').as_posix()}"
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return self.outbox_dir or self.home / "outbox"
+
+    @property
+    def uses_sendgrid(self) -> bool:
+        return self.sendgrid_api_key is not None
+
+    @property
+    def uses_twilio(self) -> bool:
+        return self.twilio_account_sid is not None and self.twilio_auth_token is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, read once from the environment."""
+    return Settings()
