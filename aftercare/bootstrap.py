@@ -1,0 +1,141 @@
+"""The one composition root: settings, database, clock, renderer and providers are put together here.
+
+Flows, the CLI and the webhook app get their collaborators from `get_services()`; tests and the demo build
+their own with `build_services(...)` (handing in fakes or a frozen clock) and install them with
+`use_services(...)`. Clients are never flow parameters: deployments serialise parameters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from aftercare.clock import Clock, SystemClock
+from aftercare.db.engine import make_engine, make_session_factory, migrate
+from aftercare.domain.decisions import Policy
+from aftercare.domain.journey import Journey, build_journey
+from aftercare.links import LinkSigner
+from aftercare.providers.base import EmailSender, SmsSender
+from aftercare.providers.outbox import OutboxEmailSender, OutboxSmsSender
+from aftercare.rendering.renderer import Renderer
+from aftercare.services.ingest import Ingest
+from aftercare.services.message_context import ContextSettings
+from aftercare.services.sweep import Sweeper
+from aftercare.settings import Settings, get_settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    journey: Journey
+    policy: Policy
+    renderer: Renderer
+    email: EmailSender
+    sms: SmsSender
+    links: LinkSigner
+    ingest: Ingest
+    sweeper: Sweeper
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        frequency_cap=timedelta(hours=settings.frequency_cap_hours),
+        frequency_cap_messages=settings.frequency_cap_messages,
+        quiet_start=settings.quiet_hours_start,
+        quiet_end=settings.quiet_hours_end,
+        strict_csat_only=settings.strict_csat_only,
+        holdout_share=settings.holdout_share,
+        holdout_salt=settings.holdout_salt,
+    )
+
+
+def _default_providers(settings: Settings) -> tuple[EmailSender, SmsSender]:
+    """Real providers when credentials are configured, else the local outbox."""
+    email: EmailSender | None = None
+    sms: SmsSender | None = None
+    try:
+        from aftercare.providers.factory import build_email_sender, build_sms_sender
+    except ImportError:  # adapters not installed: the outbox is always available
+        pass
+    else:
+        email = build_email_sender(settings)
+        sms = build_sms_sender(settings)
+    outbox = settings.resolved_outbox_dir
+    return email or OutboxEmailSender(outbox), sms or OutboxSmsSender(outbox)
+
+
+def build_services(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    email: EmailSender | None = None,
+    sms: SmsSender | None = None,
+    renderer: Renderer | None = None,
+    engine: Engine | None = None,
+    migrate_db: bool = True,
+) -> Services:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.resolved_database_url)
+    if migrate_db:
+        migrate(engine)
+    session_factory = make_session_factory(engine)
+    clock = clock or SystemClock()
+    journey = build_journey(**settings.journey.model_dump())
+    policy = policy_from(settings)
+    renderer = renderer or Renderer()
+    if email is None or sms is None:
+        default_email, default_sms = _default_providers(settings)
+        email = email or default_email
+        sms = sms or default_sms
+    links = LinkSigner(settings.link_secret.get_secret_value().encode(), settings.public_base_url,
+                       timedelta(days=settings.link_ttl_days))
+    timings = settings.journey
+    ingest = Ingest(journey=journey, goodwill_points=timings.goodwill_points,
+                    points_per_unit=timings.points_per_currency_unit)
+    context_settings = ContextSettings(
+        store_name=settings.store_name, support_email=settings.support_email,
+        cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,
+        reward_threshold=timings.points_reward_threshold,
+    )
+    sweeper = Sweeper(
+        session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,
+        email=email, sms=sms, links=links, context_settings=context_settings, ingest=ingest,
+        batch_size=settings.sweep_batch_size, lease=timedelta(seconds=settings.sweep_lease_seconds),
+    )
+    return Services(settings, engine, session_factory, clock, journey, policy, renderer, email, sms, links, ingest,
+                    sweeper)
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def get_services() -> Services:
+    """The services of this process: the installed ones, or built once from the environment."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = build_services()
+        return _current
+
+
+@contextmanager
+def use_services(services: Services) -> Iterator[Services]:
+    """Install `services` for flows run inside the block (tests, the demo)."""
+    global _current
+    with _lock:
+        previous, _current = _current, services
+    try:
+        yield services
+    finally:
+        with _lock:
+            _current = previous

@@ -1,0 +1,209 @@
+"""Advancing a simulated clock through the store's life, with customers who react to what they receive.
+
+Each tick applies the store's events that have come due (orders, shipments, answers, opt-outs) through the
+same `Ingest` service the webhooks use, runs the sweep, then lets customers react to the messages sent
+in that tick (answer CSAT, leave a review, reply STOP, come back after a win-back). Seeded: the same seed
+gives the same store, the same sends and the same funnel.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from aftercare.bootstrap import Services
+from aftercare.clock import FrozenClock
+from aftercare.db.models import Customer, Message, Order, Product
+from aftercare.demo.catalog import PRODUCTS
+from aftercare.demo.population import SyntheticCustomer, make_customers, make_order
+from aftercare.services.commands import FulfillmentIn, RefundIn
+from aftercare.services.ingest import UnknownOrder
+from aftercare.services.reports import SweepReport
+
+CARRIERS = (("UPS", "https://www.ups.com/track?tracknum={}"), ("FedEx", "https://www.fedex.com/fedextrack/?trknbr={}"),
+            ("DHL", "https://www.dhl.com/track?id={}"))
+ON_TIME_CSAT = (0.03, 0.04, 0.08, 0.30, 0.55)  # P(score 1..5): mean 4.3
+LATE_CSAT = (0.28, 0.25, 0.20, 0.15, 0.12)  # mean 2.6
+# The true effect of each win-back message: chance it brings the customer back within two weeks.
+WINBACK_RETURN = {"winback_1": 0.08, "winback_2": 0.06, "winback_3": 0.05}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    seed: int = 7
+    customers: int = 2500
+    order_days: int = 90
+    days: int = 180
+    tick: timedelta = timedelta(hours=1)
+    start: datetime = datetime.fromisoformat("2026-01-05T00:00:00+00:00")
+    late_share: float = 0.08
+    csat_answer_share: float = 0.30
+    cancel_share: float = 0.03
+    refund_share: float = 0.06
+    repeat_share: float = 0.25
+
+
+@dataclass
+class Simulation:
+    services: Services
+    clock: FrozenClock
+    config: DemoConfig
+    sweep: Callable[[], SweepReport]
+    rng: random.Random = field(init=False)
+    queue: list[tuple[datetime, int, str, tuple[Any, ...]]] = field(default_factory=list)
+    seq: itertools.count[int] = field(default_factory=itertools.count)
+    customers: dict[str, SyntheticCustomer] = field(default_factory=dict)
+    answers_csat: set[str] = field(default_factory=set)
+    late_orders: set[str] = field(default_factory=set)
+    order_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    report: SweepReport = field(default_factory=SweepReport)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.config.seed)
+
+    # Set-up -------------------------------------------------------------------------------------------
+    def seed_store(self) -> None:
+        now = self.clock.now()
+        with self.services.session_factory() as session, session.begin():
+            for pid, title, category, _price, setup, video in PRODUCTS:
+                session.merge(Product(id=pid, title=title, category=category, setup_instructions=setup,
+                                      video_url=video, url=f"https://shop.example.com/p/{pid}"))
+        for customer in make_customers(self.rng, self.config.customers, now):
+            self.customers[customer.data.external_id] = customer
+            if self.rng.random() < self.config.csat_answer_share:
+                self.answers_csat.add(customer.data.external_id)
+            first = now + timedelta(minutes=self.rng.randint(0, self.config.order_days * 24 * 60))
+            self._plan_order(customer, first)
+            if self.rng.random() < self.config.repeat_share:
+                gap = timedelta(days=min(self.rng.lognormvariate(3.5, 0.6), 150))  # median ~34 days
+                self._plan_order(customer, first + gap)
+
+    def _at(self, when: datetime, kind: str, *args: Any) -> None:
+        heapq.heappush(self.queue, (when, next(self.seq), kind, args))
+
+    def _plan_order(self, customer: SyntheticCustomer, placed: datetime) -> None:
+        order = make_order(self.rng, customer, next(self.order_numbers), placed)
+        self._at(placed, "order", order)
+        if self.rng.random() < self.config.cancel_share:
+            self._at(placed + timedelta(minutes=self.rng.randint(5, 90)), "cancel", order.external_id)
+            return
+        shipped = placed + timedelta(hours=self.rng.randint(12, 48))
+        promised = shipped + timedelta(days=3)
+        carrier, url = self.rng.choice(CARRIERS)
+        tracking = f"TRK{self.rng.randint(10**9, 10**10 - 1)}"
+        ship_id = f"ship-{order.external_id}"
+        self._at(shipped, "fulfill", FulfillmentIn(ship_id, order.external_id, shipped, carrier, tracking,
+                                                   url.format(tracking), promised))
+        self._at(shipped + timedelta(hours=20), "track", ship_id, order.external_id, "in_transit")
+        if self.rng.random() < self.config.late_share:
+            self.late_orders.add(order.external_id)
+            delivered = promised + timedelta(hours=self.rng.randint(24, 120))
+            if self.rng.random() < 0.5:
+                self._at(promised - timedelta(hours=6), "track", ship_id, order.external_id, "delayed")
+        else:
+            delivered = promised - timedelta(hours=self.rng.randint(0, 40))
+        self._at(delivered, "track", ship_id, order.external_id, "delivered")
+        if self.rng.random() < self.config.refund_share:
+            product = order.items[0].product_id
+            self._at(delivered + timedelta(days=self.rng.randint(1, 5)), "refund",
+                     RefundIn(f"refund-{order.external_id}", order.external_id, delivered, (product,)))
+
+    # The loop -----------------------------------------------------------------------------------------
+    def run(self, on_tick: Callable[[int, int], None] | None = None) -> SweepReport:
+        ticks = int(timedelta(days=self.config.days) / self.config.tick)
+        for index in range(ticks):
+            now = self.clock.advance(self.config.tick)
+            self._apply_due_events(now)
+            self.report.merge(self.sweep())
+            self._react(now)
+            if on_tick:
+                on_tick(index + 1, ticks)
+        return self.report
+
+    def _apply_due_events(self, now: datetime) -> None:
+        if not self.queue or self.queue[0][0] > now:
+            return
+        ingest = self.services.ingest
+        with self.services.session_factory() as session, session.begin():
+            while self.queue and self.queue[0][0] <= now:
+                when, _, kind, args = heapq.heappop(self.queue)
+                try:
+                    self._apply(session, ingest, kind, args, when, now)
+                except UnknownOrder:
+                    pass  # e.g. a tracking event for an order cancelled before it was stored
+
+    def _apply(self, session: Any, ingest: Any, kind: str, args: tuple[Any, ...], when: datetime,
+               now: datetime) -> None:
+        if kind == "order":
+            ingest.record_order(session, args[0], now)
+        elif kind == "cancel":
+            ingest.cancel_order(session, args[0], when, now)
+        elif kind == "fulfill":
+            ingest.record_fulfillment(session, args[0], now)
+        elif kind == "track":
+            ingest.record_tracking(session, shipment_external_id=args[0], order_external_id=args[1],
+                                   status=args[2], at=when, now=now)
+        elif kind == "refund":
+            ingest.record_refund(session, args[0], now)
+        elif kind == "csat":
+            ingest.record_csat(session, order_id=args[0], score=args[1], channel=args[2], at=when, now=now)
+        elif kind == "resolve":
+            ingest.resolve_recovery(session, order_id=args[0], at=when, now=now, resolution="refund issued")
+        elif kind == "review":
+            ingest.record_review(session, customer_id=args[0], product_id=args[1], rating=args[2], at=when,
+                                 order_id=args[3])
+        elif kind in ("stop", "unsub"):
+            customer = session.get(Customer, args[0])
+            if kind == "stop":
+                ingest.sms_stopped(session, customer, when, source="sms:STOP")
+            else:
+                ingest.email_unsubscribed(session, customer, when, source="email:unsubscribe-link")
+
+    def _react(self, now: datetime) -> None:
+        """Customers react to what they received in this tick."""
+        with self.services.session_factory() as session:
+            sent = session.execute(
+                select(Message.step, Message.channel, Message.purpose, Message.order_id, Message.customer_id,
+                       Order.external_id.label("order_ext"), Customer.external_id.label("customer_ext"))
+                .join(Order, Order.id == Message.order_id)
+                .join(Customer, Customer.id == Message.customer_id)
+                .where(Message.sent_at == now, Message.status == "sent")
+                .order_by(Message.id)
+            ).all()
+        rng = self.rng
+        for m in sent:
+            late = m.order_ext in self.late_orders
+            if m.step == "csat" and m.customer_ext in self.answers_csat:
+                weights = LATE_CSAT if late else ON_TIME_CSAT
+                score = rng.choices(range(1, 6), weights=weights)[0]
+                self._at(now + timedelta(hours=rng.randint(1, 30)), "csat", m.order_id, score, m.channel)
+            elif m.step == "service_recovery" and rng.random() < 0.85:
+                self._at(now + timedelta(days=rng.randint(1, 3)), "resolve", m.order_id)
+            elif m.step == "review_request" and rng.random() < 0.25:
+                weights = LATE_CSAT if late else ON_TIME_CSAT
+                product = self._first_product(m.order_id)
+                if product:
+                    self._at(now + timedelta(hours=rng.randint(2, 72)), "review", m.customer_id, product,
+                             rng.choices(range(1, 6), weights=weights)[0], m.order_id)
+            elif m.step in WINBACK_RETURN and rng.random() < WINBACK_RETURN[m.step]:
+                customer = self.customers[m.customer_ext]
+                self._plan_order(customer, now + timedelta(hours=rng.randint(6, 14 * 24)))
+            if m.purpose == "marketing":
+                if m.channel == "sms" and rng.random() < 0.02:
+                    self._at(now + timedelta(minutes=30), "stop", m.customer_id)
+                elif m.channel == "email" and rng.random() < 0.01:
+                    self._at(now + timedelta(hours=2), "unsub", m.customer_id)
+
+    def _first_product(self, order_id: int) -> str | None:
+        from aftercare.db.models import OrderItem
+
+        with self.services.session_factory() as session:
+            return session.scalar(select(OrderItem.product_id).where(OrderItem.order_id == order_id)
+                                  .order_by(OrderItem.id).limit(1))

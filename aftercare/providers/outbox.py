@@ -1,0 +1,49 @@
+"""The demo's provider: writes every email (HTML and text) and SMS under `.aftercare/outbox/`.
+
+It sends nothing anywhere, so a new user can run the whole journey and read exactly what each customer
+would have received. Files are named by ledger id, never by address.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from aftercare.providers.base import EmailMessage, Outcome, SendResult, SmsMessage
+
+
+class OutboxEmailSender:
+    name = "outbox"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "email"
+
+    def send_emails(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        results = []
+        for m in messages:
+            folder = self.root / m.step
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = folder / f"{m.message_id}.{m.locale}"
+            stem.with_suffix(".html").write_text(m.html, encoding="utf-8")
+            stem.with_suffix(".txt").write_text(f"To: {m.to}\nSubject: {m.subject}\n\n{m.text}", encoding="utf-8")
+            results.append(SendResult(m.message_id, Outcome.SENT, provider_id=f"outbox-email-{m.message_id}"))
+        return results
+
+
+class OutboxSmsSender:
+    name = "outbox"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "sms"
+
+    def send_sms(self, messages: Sequence[SmsMessage]) -> list[SendResult]:
+        results = []
+        for m in messages:
+            folder = self.root / m.step
+            folder.mkdir(parents=True, exist_ok=True)
+            record = {"to": m.to, "body": m.body, "segments": m.segments, "locale": m.locale}
+            (folder / f"{m.message_id}.{m.locale}.json").write_text(json.dumps(record, ensure_ascii=False),
+                                                                    encoding="utf-8")
+            results.append(SendResult(m.message_id, Outcome.SENT, provider_id=f"outbox-sms-{m.message_id}"))
+        return results

@@ -1,0 +1,2 @@
+"""Application services: what flows, the CLI and the webhook app call. Each takes its collaborators
+explicitly; `aftercare.bootstrap` wires them."""

@@ -1,0 +1,167 @@
+"""Loading everything a batch of due steps needs, in a fixed number of queries per batch.
+
+One query per table for the whole batch (never per step): this is what keeps a sweep's cost proportional
+to the due work. The result feeds both the pure decisions (`CustomerState`) and the templates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import Session
+
+from aftercare.db.models import (
+    Consent,
+    CsatAnswer,
+    Customer,
+    Message,
+    Order,
+    OrderItem,
+    Product,
+    RecoveryCase,
+    ReturnItem,
+    Review,
+    Shipment,
+)
+from aftercare.domain.state import CustomerState, OrderState
+from aftercare.domain.vocabulary import Channel, MessageStatus, Purpose
+
+_SENT_LIKE = (
+    MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value,
+    MessageStatus.OPENED.value, MessageStatus.CLICKED.value, MessageStatus.UNKNOWN.value,
+)
+
+
+@dataclass
+class BatchState:
+    customers: dict[int, Row[Any]] = field(default_factory=dict)
+    consents: dict[int, set[tuple[Channel, Purpose]]] = field(default_factory=lambda: defaultdict(set))
+    orders: dict[int, Row[Any]] = field(default_factory=dict)
+    items: dict[int, list[Row[Any]]] = field(default_factory=lambda: defaultdict(list))
+    products: dict[str, Row[Any]] = field(default_factory=dict)
+    shipments: dict[int, Row[Any]] = field(default_factory=dict)
+    csat: dict[int, Row[Any]] = field(default_factory=dict)
+    recovery: dict[int, Row[Any]] = field(default_factory=dict)
+    returned: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    reviews: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    recent_marketing: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    last_order_at: dict[int, datetime] = field(default_factory=dict)
+
+    def customer_state(self, customer_id: int, order_id: int) -> CustomerState:
+        c = self.customers[customer_id]
+        o = self.orders[order_id]
+        ship = self.shipments.get(order_id)
+        csat = self.csat.get(order_id)
+        case = self.recovery.get(order_id)
+        returned = self.returned.get(order_id, set())
+        product_ids = tuple(dict.fromkeys(i.product_id for i in self.items.get(order_id, ())))
+        if "*" in returned:  # a whole-order refund without line items
+            returned = set(product_ids)
+        order = OrderState(
+            order_id=o.id,
+            placed_at=o.placed_at,
+            cancelled=o.status == "cancelled",
+            product_ids=product_ids,
+            returned_product_ids=frozenset(returned),
+            fulfilled_at=ship.shipped_at if ship else None,
+            promised_at=ship.promised_at if ship else None,
+            delivered_at=ship.delivered_at if ship else None,
+            carrier_exception=bool(ship and ship.exception_at),
+            csat_score=csat.score if csat else None,
+            csat_answered_at=csat.answered_at if csat else None,
+            recovery_open=bool(case and case.resolved_at is None),
+            recovery_resolved_at=case.resolved_at if case else None,
+        )
+        last = self.last_order_at.get(customer_id)
+        return CustomerState(
+            customer_id=c.id,
+            locale=c.locale,
+            timezone=c.timezone,
+            order=order,
+            email_valid=bool(c.email_valid),
+            phone_valid=bool(c.phone_valid),
+            has_phone=bool(c.phone),
+            consents=frozenset(self.consents.get(customer_id, ())),
+            email_unsubscribed=c.email_unsubscribed_at is not None,
+            email_bounced=c.email_bounced_at is not None,
+            sms_stopped=c.sms_stopped_at is not None,
+            loyalty_tier=c.loyalty_tier,
+            points_balance=c.points_balance,
+            points_expiring=c.points_expiring,
+            points_expire_at=c.points_expire_at,
+            recent_marketing_sends=tuple(self.recent_marketing.get(customer_id, ())),
+            reviews=self.reviews.get(customer_id, {}),
+            newer_order_exists=last is not None and last > o.placed_at,
+        )
+
+
+def _cols(model: Any) -> Any:
+    return select(*model.__table__.c)
+
+
+def load_batch_state(
+    session: Session, *, customer_ids: Iterable[int], order_ids: Iterable[int], cap_since: datetime
+) -> BatchState:
+    cids: Sequence[int] = sorted(set(customer_ids))
+    oids: Sequence[int] = sorted(set(order_ids))
+    state = BatchState()
+    if not cids:
+        return state
+    for row in session.execute(_cols(Customer).where(Customer.id.in_(cids))):
+        state.customers[row.id] = row
+    for row in session.execute(
+        select(Consent.customer_id, Consent.channel, Consent.purpose).where(
+            Consent.customer_id.in_(cids), Consent.granted.is_(True)
+        )
+    ):
+        state.consents[row.customer_id].add((Channel(row.channel), Purpose(row.purpose)))
+    for row in session.execute(_cols(Order).where(Order.id.in_(oids))):
+        state.orders[row.id] = row
+    product_ids: set[str] = set()
+    for row in session.execute(_cols(OrderItem).where(OrderItem.order_id.in_(oids)).order_by(OrderItem.id)):
+        state.items[row.order_id].append(row)
+        product_ids.add(row.product_id)
+    if product_ids:
+        for row in session.execute(_cols(Product).where(Product.id.in_(sorted(product_ids)))):
+            state.products[row.id] = row
+    for row in session.execute(_cols(Shipment).where(Shipment.order_id.in_(oids)).order_by(Shipment.id)):
+        state.shipments[row.order_id] = row  # the latest shipment of an order wins
+    for row in session.execute(_cols(CsatAnswer).where(CsatAnswer.order_id.in_(oids))):
+        state.csat[row.order_id] = row
+    for row in session.execute(_cols(RecoveryCase).where(RecoveryCase.order_id.in_(oids))):
+        state.recovery[row.order_id] = row
+    for row in session.execute(select(ReturnItem.order_id, ReturnItem.product_id).where(ReturnItem.order_id.in_(oids))):
+        state.returned[row.order_id].add(row.product_id)
+    for row in session.execute(
+        select(Review.customer_id, Review.product_id, Review.rating).where(Review.customer_id.in_(cids))
+    ):
+        state.reviews[row.customer_id][row.product_id] = row.rating
+    for row in session.execute(
+        select(Message.customer_id, Message.sent_at).where(
+            Message.customer_id.in_(cids),
+            Message.purpose == Purpose.MARKETING.value,
+            Message.status.in_(_SENT_LIKE),
+            Message.sent_at > cap_since,
+        )
+    ):
+        state.recent_marketing[row.customer_id].append(row.sent_at)
+    for row in session.execute(
+        select(Order.customer_id, func.max(Order.placed_at).label("last")).where(Order.customer_id.in_(cids))
+        .group_by(Order.customer_id)
+    ):
+        state.last_order_at[row.customer_id] = _aware(row.last)
+    return state
+
+
+def _aware(value: Any) -> datetime:
+    """`max()` over a UTC column loses the column type on SQLite; restore UTC awareness."""
+    from aftercare.clock import as_utc
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_utc(value)

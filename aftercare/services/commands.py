@@ -1,0 +1,96 @@
+"""What the outside world tells us, in our own words: the input of `Ingest`.
+
+Webhook mappers (Shopify, SendGrid, Twilio) and the demo's synthetic store both produce these, so the
+journey logic never sees a provider's payload shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aftercare.domain.vocabulary import Channel, Purpose
+
+
+@dataclass(frozen=True)
+class ConsentIn:
+    channel: Channel
+    purpose: Purpose
+    granted: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class CustomerIn:
+    external_id: str
+    email: str | None
+    phone: str | None = None
+    first_name: str = ""
+    locale: str = "en"
+    timezone: str = "UTC"
+    region: str | None = None
+    loyalty_tier: str | None = None
+    points_balance: int | None = None
+    points_expiring: int | None = None
+    points_expire_at: datetime | None = None
+    consents: tuple[ConsentIn, ...] = ()
+
+
+@dataclass(frozen=True)
+class ItemIn:
+    product_id: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    category: str = "general"
+
+
+@dataclass(frozen=True)
+class OrderIn:
+    external_id: str
+    number: str
+    customer: CustomerIn
+    placed_at: datetime
+    items: tuple[ItemIn, ...]
+    subtotal: Decimal
+    total: Decimal
+    currency: str = "USD"
+    discount_total: Decimal = Decimal("0")
+    discount_codes: tuple[str, ...] = ()
+    shipping_total: Decimal = Decimal("0")
+    tax_total: Decimal = Decimal("0")
+    shipping_address: dict[str, Any] | None = None
+    payment_summary: str = ""
+    cancelled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FulfillmentIn:
+    external_id: str
+    order_external_id: str
+    shipped_at: datetime
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    promised_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefundIn:
+    external_id: str
+    order_external_id: str
+    created_at: datetime
+    product_ids: tuple[str, ...] = field(default_factory=tuple)
+    amount: Decimal = Decimal("0")
+    kind: str = "refund"
+
+
+# Shipment statuses in the order they happen; tracking events never move a shipment backwards.
+TRACKING_PROGRESS = {
+    "fulfilled": 0, "label_printed": 1, "label_purchased": 1, "confirmed": 1, "carrier_picked_up": 2,
+    "in_transit": 3, "attempted_delivery": 4, "delayed": 4, "failure": 4, "out_for_delivery": 5,
+    "ready_for_pickup": 5, "delivered": 9,
+}
+EXCEPTION_STATUSES = frozenset({"delayed", "failure", "attempted_delivery"})

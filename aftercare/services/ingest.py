@@ -1,0 +1,294 @@
+"""Applying what happened (orders, shipments, answers, opt-outs) to state, and scheduling what follows.
+
+Every method is idempotent: the same order, shipment event or answer applied twice changes nothing the
+second time, which is what makes webhook replays and the stored-event flow safe. Methods take the caller's
+session and never commit, so one inbox event is applied in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aftercare.contact import normalise_email, normalise_phone
+from aftercare.db.models import (
+    Consent,
+    CsatAnswer,
+    Customer,
+    Journey as JourneyRow,
+    Order,
+    OrderItem,
+    RecoveryCase,
+    ReturnItem,
+    Review,
+    Shipment,
+)
+from aftercare.domain import journey as j
+from aftercare.domain.journey import Journey, Trigger
+from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.services import scheduler
+from aftercare.services.commands import (
+    EXCEPTION_STATUSES,
+    TRACKING_PROGRESS,
+    ConsentIn,
+    CustomerIn,
+    FulfillmentIn,
+    OrderIn,
+    RefundIn,
+)
+
+
+class UnknownOrder(LookupError):
+    """An event names an order we have not seen (yet): the caller keeps it to apply later."""
+
+
+@dataclass
+class Ingest:
+    journey: Journey
+    goodwill_points: int = 200
+    points_per_unit: float = 1.0
+    happy_min_score: int = 4
+    unhappy_max_score: int = 2
+
+    # Customers and consent -------------------------------------------------------------------------
+    def upsert_customer(self, session: Session, data: CustomerIn, now: datetime) -> Customer:
+        customer = session.scalar(select(Customer).where(Customer.external_id == data.external_id))
+        email = normalise_email(data.email)
+        phone = normalise_phone(data.phone, data.region)
+        if customer is None:
+            customer = Customer(external_id=data.external_id, created_at=now, points_balance=0, points_expiring=0,
+                                loyalty_tier="member")
+            session.add(customer)
+        customer.email = email
+        customer.email_valid = email is not None
+        customer.phone = phone or (data.phone or None)
+        customer.phone_valid = phone is not None
+        customer.first_name = data.first_name or customer.first_name or ""
+        customer.locale = (data.locale or "en").split("-")[0].lower()
+        customer.timezone = data.timezone or customer.timezone or "UTC"
+        customer.region = data.region or customer.region
+        if data.loyalty_tier is not None:
+            customer.loyalty_tier = data.loyalty_tier
+        if data.points_balance is not None:
+            customer.points_balance = data.points_balance
+        if data.points_expiring is not None:
+            customer.points_expiring = data.points_expiring
+            customer.points_expire_at = data.points_expire_at
+        session.flush()
+        for consent in data.consents:
+            self.set_consent(session, customer, consent, now)
+        return customer
+
+    def set_consent(self, session: Session, customer: Customer, consent: ConsentIn, at: datetime) -> None:
+        row = session.scalar(
+            select(Consent).where(
+                Consent.customer_id == customer.id,
+                Consent.channel == consent.channel.value,
+                Consent.purpose == consent.purpose.value,
+            )
+        )
+        if row is None:
+            session.add(Consent(customer_id=customer.id, channel=consent.channel.value,
+                                purpose=consent.purpose.value, granted=consent.granted, source=consent.source,
+                                recorded_at=at))
+        elif row.recorded_at <= at and (row.granted != consent.granted or row.source != consent.source):
+            row.granted, row.source, row.recorded_at = consent.granted, consent.source, at
+        session.flush()
+
+    def email_unsubscribed(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
+        customer.email_unsubscribed_at = customer.email_unsubscribed_at or at
+        self.set_consent(session, customer, ConsentIn(Channel.EMAIL, Purpose.MARKETING, False, source), at)
+
+    def email_resubscribed(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
+        customer.email_unsubscribed_at = None
+        self.set_consent(session, customer, ConsentIn(Channel.EMAIL, Purpose.MARKETING, True, source), at)
+
+    def email_bounced(self, session: Session, customer: Customer, at: datetime) -> None:
+        customer.email_bounced_at = customer.email_bounced_at or at
+
+    def sms_stopped(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
+        """STOP (or a provider's 21610): no SMS of any purpose until START."""
+        customer.sms_stopped_at = customer.sms_stopped_at or at
+        for purpose in Purpose:
+            self.set_consent(session, customer, ConsentIn(Channel.SMS, purpose, False, source), at)
+
+    def sms_started(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
+        customer.sms_stopped_at = None
+        for purpose in Purpose:
+            self.set_consent(session, customer, ConsentIn(Channel.SMS, purpose, True, source), at)
+
+    # Orders ------------------------------------------------------------------------------------------
+    def record_order(self, session: Session, data: OrderIn, now: datetime) -> Order:
+        """Store a new order and start its journey; a repeat of a known order only refreshes the customer."""
+        customer = self.upsert_customer(session, data.customer, now)
+        order = session.scalar(select(Order).where(Order.external_id == data.external_id))
+        if order is not None:
+            if data.cancelled_at is not None:
+                self.cancel_order(session, data.external_id, data.cancelled_at, now)
+            return order
+        points = int(data.total * Decimal(str(self.points_per_unit)))
+        order = Order(
+            external_id=data.external_id, number=data.number, customer_id=customer.id, placed_at=data.placed_at,
+            currency=data.currency, subtotal=data.subtotal, discount_total=data.discount_total,
+            discount_codes=list(data.discount_codes), shipping_total=data.shipping_total,
+            tax_total=data.tax_total, total=data.total, shipping_address=data.shipping_address,
+            payment_summary=data.payment_summary, status="open", points_earned=points,
+        )
+        session.add(order)
+        session.flush()
+        session.add_all(
+            OrderItem(order_id=order.id, product_id=i.product_id, title=i.title, category=i.category,
+                      quantity=i.quantity, unit_price=i.unit_price)
+            for i in data.items
+        )
+        customer.points_balance = (customer.points_balance or 0) + points
+        journey_row = JourneyRow(order_id=order.id, customer_id=customer.id, started_at=now, status="active")
+        session.add(journey_row)
+        session.flush()
+        # A new order stops any win-back at once, and the decision re-checks it when a step comes due.
+        scheduler.cancel_steps(session, customer_id=customer.id, steps=j.WINBACK_STEPS, reason="new_order",
+                               now=now, except_journey_id=journey_row.id)
+        scheduler.fire(session, self.journey, journey_row, Trigger.ORDER_PLACED, data.placed_at, now)
+        if customer.points_expiring and customer.points_expire_at is not None:
+            scheduler.fire(session, self.journey, journey_row, Trigger.POINTS_EXPIRY, customer.points_expire_at, now)
+        if data.cancelled_at is not None:
+            self.cancel_order(session, data.external_id, data.cancelled_at, now)
+        return order
+
+    def cancel_order(self, session: Session, order_external_id: str, at: datetime, now: datetime) -> Order:
+        order, journey_row = self._order(session, order_external_id)
+        if order.status != "cancelled":
+            order.status = "cancelled"
+            order.cancelled_at = at
+            journey_row.status = "cancelled"
+            scheduler.fire(session, self.journey, journey_row, Trigger.ORDER_CANCELLED, at, now)
+        return order
+
+    def record_refund(self, session: Session, data: RefundIn, now: datetime) -> None:
+        order, _ = self._order(session, data.order_external_id)
+        known = set(session.scalars(select(ReturnItem.external_id).where(ReturnItem.order_id == order.id)))
+        for index, product_id in enumerate(data.product_ids or ("*",)):
+            key = f"{data.external_id}:{index}"
+            if key in known:
+                continue
+            session.add(ReturnItem(external_id=key, order_id=order.id, product_id=product_id, kind=data.kind,
+                                   amount=data.amount if index == 0 else Decimal("0"), created_at=data.created_at))
+        session.flush()
+
+    # Shipping ----------------------------------------------------------------------------------------
+    def record_fulfillment(self, session: Session, data: FulfillmentIn, now: datetime) -> Shipment:
+        order, journey_row = self._order(session, data.order_external_id)
+        shipment = session.scalar(select(Shipment).where(Shipment.external_id == data.external_id))
+        if shipment is None:
+            shipment = Shipment(external_id=data.external_id, order_id=order.id, status="fulfilled",
+                                shipped_at=data.shipped_at, last_event_at=data.shipped_at)
+            session.add(shipment)
+        shipment.carrier = data.carrier or shipment.carrier
+        shipment.tracking_number = data.tracking_number or shipment.tracking_number
+        shipment.tracking_url = data.tracking_url or shipment.tracking_url
+        shipment.promised_at = data.promised_at or shipment.promised_at
+        if order.status == "open":
+            order.status = "fulfilled"
+        session.flush()
+        scheduler.fire(session, self.journey, journey_row, Trigger.FULFILLED, data.shipped_at, now)
+        if shipment.promised_at is not None:
+            scheduler.fire(session, self.journey, journey_row, Trigger.PROMISE_DUE, shipment.promised_at, now)
+        return shipment
+
+    def record_tracking(
+        self, session: Session, *, shipment_external_id: str, order_external_id: str, status: str,
+        at: datetime, now: datetime, estimated_delivery_at: datetime | None = None,
+    ) -> Shipment:
+        """A carrier event. Statuses only move forward; `delivered` wins whenever it arrives."""
+        order, journey_row = self._order(session, order_external_id)
+        shipment = session.scalar(select(Shipment).where(Shipment.external_id == shipment_external_id))
+        if shipment is None:  # the event beat its fulfilment webhook: create the shipment from it
+            shipment = self.record_fulfillment(
+                session, FulfillmentIn(shipment_external_id, order_external_id, shipped_at=at), now
+            )
+        status = status.lower()
+        if estimated_delivery_at is not None and shipment.promised_at is None:
+            shipment.promised_at = estimated_delivery_at
+            scheduler.fire(session, self.journey, journey_row, Trigger.PROMISE_DUE, estimated_delivery_at, now)
+        if TRACKING_PROGRESS.get(status, 0) >= TRACKING_PROGRESS.get(shipment.status, 0):
+            shipment.status = status
+            shipment.last_event_at = at
+        if status == "delivered" and shipment.delivered_at is None:
+            shipment.delivered_at = at
+            if order.status != "cancelled":
+                order.status = "delivered"
+            session.flush()
+            scheduler.fire(session, self.journey, journey_row, Trigger.DELIVERED, at, now)
+        elif status in EXCEPTION_STATUSES and shipment.delivered_at is None and shipment.exception_at is None:
+            shipment.exception_at = at
+            session.flush()
+            scheduler.fire(session, self.journey, journey_row, Trigger.CARRIER_EXCEPTION, at, now)
+        session.flush()
+        return shipment
+
+    # Feedback ----------------------------------------------------------------------------------------
+    def record_csat(self, session: Session, *, order_id: int, score: int, channel: str, at: datetime,
+                    now: datetime) -> CsatAnswer | None:
+        """The first answer for an order counts; later ones are ignored (a replay changes nothing)."""
+        if not 1 <= score <= 5:
+            raise ValueError("CSAT score must be 1-5")
+        existing = session.scalar(select(CsatAnswer).where(CsatAnswer.order_id == order_id))
+        if existing is not None:
+            return None
+        journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
+        if journey_row is None:
+            raise UnknownOrder(str(order_id))
+        answer = CsatAnswer(order_id=order_id, customer_id=journey_row.customer_id, score=score, channel=channel,
+                            answered_at=at)
+        session.add(answer)
+        session.flush()
+        if score >= self.happy_min_score:
+            scheduler.fire(session, self.journey, journey_row, Trigger.CSAT_HAPPY, at, now)
+        elif score <= self.unhappy_max_score:
+            customer = session.get(Customer, journey_row.customer_id)
+            assert customer is not None
+            customer.points_balance = (customer.points_balance or 0) + self.goodwill_points
+            session.add(RecoveryCase(order_id=order_id, customer_id=customer.id, opened_at=at,
+                                     goodwill_points=self.goodwill_points, needs_follow_up=True))
+            session.flush()
+            scheduler.fire(session, self.journey, journey_row, Trigger.CSAT_UNHAPPY, at, now)
+        return answer
+
+    def resolve_recovery(self, session: Session, *, order_id: int, at: datetime, now: datetime,
+                         resolution: str = "resolved") -> bool:
+        case = session.scalar(select(RecoveryCase).where(RecoveryCase.order_id == order_id))
+        if case is None or case.resolved_at is not None:
+            return False
+        case.resolved_at, case.resolution, case.needs_follow_up = at, resolution, False
+        journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
+        assert journey_row is not None
+        scheduler.fire(session, self.journey, journey_row, Trigger.RECOVERY_RESOLVED, at, now)
+        return True
+
+    def record_review(self, session: Session, *, customer_id: int, product_id: str, rating: int, at: datetime,
+                      order_id: int | None = None) -> Review | None:
+        if not 1 <= rating <= 5:
+            raise ValueError("review rating must be 1-5")
+        existing = session.scalar(
+            select(Review).where(Review.customer_id == customer_id, Review.product_id == product_id)
+        )
+        if existing is not None:
+            return None
+        review = Review(customer_id=customer_id, product_id=product_id, order_id=order_id, rating=rating,
+                        created_at=at)
+        session.add(review)
+        session.flush()
+        return review
+
+    # -------------------------------------------------------------------------------------------------
+    def _order(self, session: Session, external_id: str) -> tuple[Order, JourneyRow]:
+        order = session.scalar(select(Order).where(Order.external_id == external_id))
+        if order is None:
+            raise UnknownOrder(external_id)
+        journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order.id))
+        assert journey_row is not None, "every order has a journey"
+        return order, journey_row

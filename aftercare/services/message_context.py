@@ -1,0 +1,120 @@
+"""Building the `MessageContext` a template receives, from the batch's already-loaded state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aftercare.domain import journey as j
+from aftercare.domain.decisions import Send
+from aftercare.links import LinkSigner
+from aftercare.rendering.context import AddressView, ItemView, MessageContext, ProductView
+from aftercare.services.batch_state import BatchState
+
+# Win-back offers, by step: data, not code paths.
+WINBACK_OFFERS: dict[str, str | None] = {j.WINBACK_1: None, j.WINBACK_2: "WELCOMEBACK10", j.WINBACK_3: "LASTCHANCE15"}
+SUPPORTED_LOCALES = ("en", "ko", "ar")
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    store_name: str
+    support_email: str
+    cancel_window: timedelta
+    goodwill_points: int
+    reward_threshold: int
+
+
+def choose_locale(locale: str | None) -> str:
+    base = (locale or "en").split("-")[0].split("_")[0].lower()
+    return base if base in SUPPORTED_LOCALES else "en"
+
+
+def build_context(
+    *, step: str, customer_id: int, order_id: int, decision: Send, batch: BatchState, links: LinkSigner,
+    settings: ContextSettings, now: datetime, cross_sell: tuple[ProductView, ...] = (),
+) -> MessageContext:
+    c = batch.customers[customer_id]
+    o = batch.orders[order_id]
+    ship = batch.shipments.get(order_id)
+    featured = set(decision.product_ids)
+    items = tuple(
+        _item(i, batch.products.get(i.product_id),
+              links.review(order_id, i.product_id, now) if step == j.REVIEW_REQUEST else None)
+        for i in batch.items.get(order_id, ())
+        if not featured or i.product_id in featured or step in (j.CONFIRMATION, j.CANCELLATION_NOTICE, j.SHIPPED)
+    )
+    threshold = max(settings.reward_threshold, 1)
+    return MessageContext(
+        step=step,
+        locale=choose_locale(c.locale),
+        timezone=c.timezone,
+        store_name=settings.store_name,
+        support_email=settings.support_email,
+        first_name=c.first_name or "",
+        vip=c.loyalty_tier.lower() in {"vip", "gold", "platinum"},
+        loyalty_tier=c.loyalty_tier,
+        points_balance=c.points_balance,
+        points_expiring=c.points_expiring,
+        points_expire_at=c.points_expire_at,
+        order_number=o.number,
+        order_placed_at=o.placed_at,
+        currency=o.currency,
+        items=items,
+        subtotal=Decimal(o.subtotal),
+        discount_total=Decimal(o.discount_total),
+        discount_codes=tuple(o.discount_codes or ()),
+        shipping_total=Decimal(o.shipping_total),
+        tax_total=Decimal(o.tax_total),
+        total=Decimal(o.total),
+        shipping_address=_address(o.shipping_address),
+        payment_summary=o.payment_summary or "",
+        cancel_until=o.placed_at + settings.cancel_window if step == j.CONFIRMATION else None,
+        points_earned=o.points_earned,
+        points_to_next_reward=threshold - (c.points_balance % threshold),
+        carrier=ship.carrier if ship else None,
+        tracking_number=ship.tracking_number if ship else None,
+        tracking_url=ship.tracking_url if ship else None,
+        promised_at=ship.promised_at if ship else None,
+        delivered_at=ship.delivered_at if ship else None,
+        csat_links=links.csat_links(order_id, now) if step == j.CSAT else {},
+        review_url=links.review(order_id, None, now) if step == j.REVIEW_REQUEST else None,
+        goodwill_points=settings.goodwill_points if step == j.SERVICE_RECOVERY else 0,
+        referral_invite=decision.referral_invite,
+        referral_url=links.url("/refer", {"k": "refer", "c": customer_id}, now) if decision.referral_invite else None,
+        cross_sell=cross_sell,
+        offer_code=WINBACK_OFFERS.get(step),
+        unsubscribe_url=links.unsubscribe(customer_id, now),
+        preferences_url=links.preferences(customer_id, now),
+        order_url=None,
+    )
+
+
+def _item(row: Any, product: Any, review_url: str | None) -> ItemView:
+    return ItemView(
+        product_id=row.product_id,
+        title=row.title,
+        category=row.category,
+        quantity=row.quantity,
+        unit_price=Decimal(row.unit_price),
+        setup_instructions=product.setup_instructions if product is not None else None,
+        video_url=product.video_url if product is not None else None,
+        review_url=review_url,
+    )
+
+
+def _address(raw: dict[str, Any] | None) -> AddressView | None:
+    if not raw:
+        return None
+    lines = tuple(x for x in (raw.get("address1"), raw.get("address2")) if x)
+    name = raw.get("name") or " ".join(x for x in (raw.get("first_name"), raw.get("last_name")) if x)
+    return AddressView(
+        name=name or "",
+        lines=lines,
+        city=raw.get("city") or "",
+        region=raw.get("province_code") or raw.get("province"),
+        postal_code=raw.get("zip"),
+        country=raw.get("country_code") or raw.get("country") or "",
+    )

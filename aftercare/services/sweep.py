@@ -1,0 +1,503 @@
+"""The sweep: claim due steps in batches, decide, render, reserve, send, record.
+
+Exactly once, even under reruns, retries and concurrent sweeps:
+1. Claim due steps with a lease (claimed_by / claimed_until); on Postgres with FOR UPDATE SKIP LOCKED.
+2. Reserve: insert one ledger row per message with a unique idempotency key, and commit.
+3. Move reserved rows to `sending` with a conditional UPDATE (only rows still `reserved`), and commit:
+   only the rows this sweep moved are sent, so two sweeps can never both send one message.
+4. Call the providers with no transaction open; then record the outcome and the provider id.
+A crash between 3 and 4 leaves a row in `sending`: when its step is claimed again the row becomes
+`unknown` (to be reconciled from provider events), never blindly resent. A crash before 3 leaves rows
+`reserved`, which are simply sent by the next sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Row, bindparam, insert, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from aftercare.clock import Clock
+from aftercare.db.models import Customer, DecisionLog, Journey as JourneyRow, Message, ScheduledStep
+from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
+from aftercare.domain.journey import Journey, Trigger
+from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, StepStatus
+from aftercare.links import LinkSigner
+from aftercare.providers.base import EmailMessage, EmailSender, Outcome, SendResult, SmsMessage, SmsSender
+from aftercare.rendering.context import ProductView
+from aftercare.services import scheduler
+from aftercare.services.batch_state import BatchState, load_batch_state
+from aftercare.services.ingest import Ingest
+from aftercare.services.message_context import ContextSettings, build_context, choose_locale
+from aftercare.services.reports import SweepReport
+
+log = logging.getLogger(__name__)
+
+_FINAL = {
+    MessageStatus.SENT.value, MessageStatus.DELIVERED.value, MessageStatus.OPENED.value,
+    MessageStatus.CLICKED.value, MessageStatus.FAILED.value, MessageStatus.BOUNCED.value,
+    MessageStatus.UNKNOWN.value, MessageStatus.HELD_OUT.value,
+}
+
+
+class Renderer(Protocol):
+    def render_email(self, step: str, locale: str, ctx: Any) -> Any: ...
+    def render_sms(self, step: str, locale: str, ctx: Any) -> Any: ...
+
+
+CrossSell = Callable[[Session, BatchState, int, int], tuple[ProductView, ...]]
+
+
+@dataclass
+class _Planned:
+    """One message this batch wants to exist in the ledger."""
+
+    key: str
+    step: Row[Any]
+    channel: Channel
+    status: MessageStatus  # reserved (to send), skipped, held_out
+    reason: str | None = None
+    template: str | None = None
+    locale: str | None = None
+    payload: EmailMessage | SmsMessage | None = None
+    segments: int | None = None
+    ledger_id: int | None = None
+
+
+@dataclass
+class Sweeper:
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    journey: Journey
+    policy: Policy
+    renderer: Renderer
+    email: EmailSender
+    sms: SmsSender
+    links: LinkSigner
+    context_settings: ContextSettings
+    ingest: Ingest
+    batch_size: int = 500
+    lease: timedelta = timedelta(minutes=5)
+    cross_sell: CrossSell | None = None
+    # Test seam: called with a phase name ("reserved", "sending", "sent"); raise to simulate a crash there.
+    fault: Callable[[str], None] | None = None
+    _is_pg: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        bind = self.session_factory.kw.get("bind")
+        self._is_pg = bind is not None and bind.dialect.name == "postgresql"
+
+    # Public API ---------------------------------------------------------------------------------------
+    def run(self, *, worker_id: str = "sweep", max_batches: int | None = None, journey_id: int | None = None,
+            batch_size: int | None = None) -> SweepReport:
+        """Process due steps until none is left (or `max_batches`).
+
+        The first batch also takes back steps this worker id still holds: a retried flow run (same id)
+        resumes its own claims at once instead of waiting for their leases to run out.
+        """
+        total = SweepReport()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            report = self.process_batch(worker_id=worker_id, journey_id=journey_id, batch_size=batch_size,
+                                        reclaim_own=batches == 0)
+            if report.claimed == 0:
+                break
+            total.merge(report)
+            batches += 1
+        return total
+
+    def process_batch(self, *, worker_id: str = "sweep", journey_id: int | None = None,
+                      batch_size: int | None = None, reclaim_own: bool = False) -> SweepReport:
+        now = self.clock.now()
+        with self.session_factory() as session, session.begin():
+            steps = self._claim(session, now, worker_id, batch_size or self.batch_size, journey_id, reclaim_own)
+        report = SweepReport(batches=1, claimed=len(steps))
+        if not steps:
+            return report
+        with self.session_factory() as session:
+            batch = load_batch_state(
+                session,
+                customer_ids=[s.customer_id for s in steps],
+                order_ids=[s.order_id for s in steps],
+                cap_since=now - self.policy.frequency_cap,
+            )
+            decisions = self._decide_all(steps, batch, now)
+            planned = self._plan(session, steps, decisions, batch, now)
+        to_send = self._reserve(planned, decisions, now, report)
+        self._fault("reserved")
+        to_send = self._mark_sending(to_send, now)
+        self._fault("sending")
+        results = self._send(to_send)
+        self._fault("sent")
+        self._record(steps, decisions, planned, results, now, report)
+        return report
+
+    def preview(self, journey_id: int, step: str | None = None) -> list[tuple[str, Decision]]:
+        """Decide (without claiming, reserving or sending) what the open steps of one journey would do now."""
+        now = self.clock.now()
+        with self.session_factory() as session:
+            query = select(*ScheduledStep.__table__.c).where(
+                ScheduledStep.journey_id == journey_id,
+                ScheduledStep.status.in_([StepStatus.PENDING.value, StepStatus.WAITING.value]),
+            )
+            if step:
+                query = query.where(ScheduledStep.step == step)
+            steps = list(session.execute(query.order_by(ScheduledStep.due_at)))
+            if not steps:
+                return []
+            batch = load_batch_state(session, customer_ids=[s.customer_id for s in steps],
+                                     order_ids=[s.order_id for s in steps], cap_since=now - self.policy.frequency_cap)
+        decisions = self._decide_all(steps, batch, now)
+        return [(s.step, decisions[s.id]) for s in steps]
+
+    # Phases -------------------------------------------------------------------------------------------
+    def _claim(self, session: Session, now: datetime, worker: str, limit: int, journey_id: int | None,
+               reclaim_own: bool = False) -> list[Row[Any]]:
+        steps = ScheduledStep.__table__
+        free = [steps.c.claimed_until.is_(None), steps.c.claimed_until < now]
+        if reclaim_own:
+            free.append(steps.c.claimed_by == worker)
+        due = (
+            select(steps.c.id)
+            # A literal (not a bound parameter) so SQLite and Postgres use the partial index on due_at.
+            .where(literal_column("status") == literal_column("'pending'"), steps.c.due_at <= now)
+            .where(or_(*free))
+            .order_by(steps.c.due_at)
+            .limit(limit)
+        )
+        if journey_id is not None:
+            due = due.where(steps.c.journey_id == journey_id)
+        if self._is_pg:
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(steps)
+            .where(steps.c.id.in_(due.scalar_subquery()))
+            .values(claimed_by=worker, claimed_until=now + self.lease, attempts=steps.c.attempts + 1)
+            .returning(*steps.c)
+        )
+        return sorted(session.execute(stmt).all(), key=lambda r: (r.due_at, r.id))
+
+    def _decide_all(self, steps: Sequence[Row[Any]], batch: BatchState, now: datetime) -> dict[int, Decision]:
+        decisions: dict[int, Decision] = {}
+        for step in steps:
+            spec = self.journey.step(step.step)
+            state = batch.customer_state(step.customer_id, step.order_id)
+            decision = decide(DueStep(spec, step.first_due_at, step.due_at), state, now, self.policy)
+            if isinstance(decision, Send) and spec.is_marketing:
+                # Later steps of this batch see this send: the frequency cap holds within a batch too.
+                batch.recent_marketing[step.customer_id].append(now)
+            decisions[step.id] = decision
+        return decisions
+
+    def _plan(self, session: Session, steps: Sequence[Row[Any]], decisions: dict[int, Decision],
+              batch: BatchState, now: datetime) -> list[_Planned]:
+        planned: list[_Planned] = []
+        for step in steps:
+            decision = decisions[step.id]
+            if isinstance(decision, Skip):
+                channel = decision.channel or self.journey.step(step.step).channels[0]
+                planned.append(_Planned(_key(step, channel), step, channel, MessageStatus.SKIPPED, decision.reason.value))
+            elif isinstance(decision, HoldOut):
+                planned.append(_Planned(_key(step, decision.channel), step, decision.channel, MessageStatus.HELD_OUT,
+                                        Reason.HOLDOUT.value))
+            elif isinstance(decision, Send):
+                planned.extend(self._render(session, step, decision, batch, now))
+        return planned
+
+    def _render(self, session: Session, step: Row[Any], decision: Send, batch: BatchState,
+                now: datetime) -> list[_Planned]:
+        spec = self.journey.step(step.step)
+        customer = batch.customers[step.customer_id]
+        cross = self.cross_sell(session, batch, step.customer_id, step.order_id) if self.cross_sell else ()
+        ctx = build_context(step=step.step, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
+                            batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross)
+        locale = choose_locale(customer.locale)
+        out: list[_Planned] = []
+        for channel in decision.channels:
+            key = _key(step, channel)
+            try:
+                if channel is Channel.EMAIL:
+                    r = self.renderer.render_email(step.step, locale, ctx)
+                    payload: EmailMessage | SmsMessage = EmailMessage(
+                        message_id="", to=customer.email, subject=r.subject, html=r.html, text=r.text,
+                        step=step.step, template=r.template, locale=r.locale, marketing=spec.is_marketing,
+                        unsubscribe_url=ctx.unsubscribe_url if spec.is_marketing else None,
+                    )
+                    out.append(_Planned(key, step, channel, MessageStatus.RESERVED, None, r.template, r.locale, payload))
+                else:
+                    r = self.renderer.render_sms(step.step, locale, ctx)
+                    payload = SmsMessage(message_id="", to=customer.phone, body=r.body, step=step.step,
+                                         template=r.template, locale=r.locale, marketing=spec.is_marketing,
+                                         segments=r.segments)
+                    out.append(_Planned(key, step, channel, MessageStatus.RESERVED, None, r.template, r.locale, payload,
+                                        segments=r.segments))
+            except Exception as exc:  # a broken template must cost one message, not the batch
+                log.error("render failed step=%s step_id=%s channel=%s error=%s", step.step, step.id, channel,
+                          type(exc).__name__)
+                out.append(_Planned(key, step, channel, MessageStatus.FAILED, "render_error"))
+        return out
+
+    def _reserve(self, planned: list[_Planned], decisions: dict[int, Decision], now: datetime,
+                 report: SweepReport) -> list[_Planned]:
+        """Commit a ledger row per planned message; return the ones this sweep may now try to send."""
+        if not planned:
+            return []
+        rows = [
+            {
+                "idempotency_key": p.key, "step_id": p.step.id, "journey_id": p.step.journey_id,
+                "customer_id": p.step.customer_id, "order_id": p.step.order_id, "step": p.step.step,
+                "purpose": self.journey.step(p.step.step).purpose.value, "channel": p.channel.value,
+                "template": p.template, "locale": p.locale, "status": p.status.value, "reason": p.reason,
+                "segments": p.segments, "attempts": 0, "created_at": now, "status_at": now,
+            }
+            for p in planned
+        ]
+        table = Message.__table__
+        with self.session_factory() as session, session.begin():
+            dialect_insert = pg_insert if self._is_pg else sqlite_insert
+            session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
+            existing = {
+                r.idempotency_key: r
+                for r in session.execute(
+                    select(table.c.id, table.c.idempotency_key, table.c.status, table.c.status_at)
+                    .where(table.c.idempotency_key.in_([p.key for p in planned]))
+                )
+            }
+            sendable: list[_Planned] = []
+            upgrade_ids: list[int] = []
+            crashed_ids: list[int] = []
+            for p in planned:
+                row = existing[p.key]
+                p.ledger_id = row.id
+                if p.status is not MessageStatus.RESERVED:
+                    continue
+                if row.status == MessageStatus.RESERVED.value:
+                    sendable.append(p)
+                elif row.status == MessageStatus.SKIPPED.value:
+                    # A step re-decided (forced rerun) after an earlier skip: a skip was never a send.
+                    upgrade_ids.append(row.id)
+                    sendable.append(p)
+                elif row.status == MessageStatus.SENDING.value:
+                    # We hold this step's claim, so whoever moved the row to `sending` lost its lease or
+                    # crashed mid-send (a retried run included): the outcome is unknown; reconcile, never resend.
+                    crashed_ids.append(row.id)
+                    p.status = MessageStatus.UNKNOWN
+                else:
+                    p.status = MessageStatus(row.status) if row.status in _FINAL else MessageStatus.SENDING
+            if upgrade_ids:
+                session.execute(update(table).where(table.c.id.in_(upgrade_ids), table.c.status == "skipped")
+                                .values(status="reserved", reason=None, status_at=now))
+            if crashed_ids:
+                session.execute(update(table).where(table.c.id.in_(crashed_ids), table.c.status == "sending")
+                                .values(status="unknown", reason="outcome_unknown_after_crash", status_at=now))
+                for p in planned:
+                    if p.ledger_id in crashed_ids:
+                        report.unknown[p.step.step] += 1
+        return sendable
+
+    def _mark_sending(self, sendable: list[_Planned], now: datetime) -> list[_Planned]:
+        if not sendable:
+            return []
+        table = Message.__table__
+        with self.session_factory() as session, session.begin():
+            moved = set(
+                session.scalars(
+                    update(table)
+                    .where(table.c.id.in_([p.ledger_id for p in sendable]), table.c.status == "reserved")
+                    .values(status="sending", status_at=now, sent_at=now, attempts=table.c.attempts + 1)
+                    .returning(table.c.id)
+                )
+            )
+        mine = [p for p in sendable if p.ledger_id in moved]
+        for p in mine:
+            assert p.payload is not None
+            object.__setattr__(p.payload, "message_id", str(p.ledger_id))
+        for p in sendable:
+            if p.ledger_id not in moved:
+                p.status = MessageStatus.SENDING  # another sweep has it; leave the step to that sweep
+        return mine
+
+    def _send(self, mine: list[_Planned]) -> dict[int, SendResult]:
+        results: dict[int, SendResult] = {}
+        emails = [p for p in mine if p.channel is Channel.EMAIL]
+        texts = [p for p in mine if p.channel is Channel.SMS]
+        for group, sender in ((emails, self._send_emails), (texts, self._send_sms)):
+            if not group:
+                continue
+            try:
+                outcomes = sender([p.payload for p in group])  # type: ignore[misc]
+            except Exception as exc:  # the whole request failed; we cannot know if it left
+                from aftercare.providers.base import PermanentSendError, TransientSendError
+
+                outcome = (Outcome.RETRY if isinstance(exc, TransientSendError)
+                           else Outcome.REJECTED if isinstance(exc, PermanentSendError) else Outcome.UNKNOWN)
+                log.error("provider batch failed outcome=%s error=%s", outcome, type(exc).__name__)
+                outcomes = [SendResult(str(p.ledger_id), outcome, detail=type(exc).__name__) for p in group]
+            for p, result in zip(group, outcomes, strict=True):
+                assert p.ledger_id is not None
+                results[p.ledger_id] = result
+        return results
+
+    def _send_emails(self, messages: list[EmailMessage]) -> list[SendResult]:
+        return self.email.send_emails(messages)
+
+    def _send_sms(self, messages: list[SmsMessage]) -> list[SendResult]:
+        return self.sms.send_sms(messages)
+
+    def _record(self, steps: Sequence[Row[Any]], decisions: dict[int, Decision], planned: list[_Planned],
+                results: dict[int, SendResult], now: datetime, report: SweepReport) -> None:
+        table = Message.__table__
+        updates: list[dict[str, Any]] = []
+        retry_steps: set[int] = set()
+        busy_steps: set[int] = set()
+        sent_steps: set[int] = set()
+        opted_out: list[int] = []
+        invalid: list[tuple[int, Channel]] = []
+        for p in planned:
+            name = p.step.step
+            if p.status is MessageStatus.SKIPPED:
+                report.skipped[(name, p.reason or "")] += 1
+            elif p.status is MessageStatus.HELD_OUT:
+                report.held_out[name] += 1
+            elif p.status is MessageStatus.FAILED and p.ledger_id not in results:
+                report.failed[(name, p.reason or "")] += 1
+            elif p.status is MessageStatus.SENDING:
+                busy_steps.add(p.step.id)
+            if p.ledger_id not in results:
+                continue
+            result = results[p.ledger_id]
+            values: dict[str, Any] = {"_id": p.ledger_id, "status_at": now, "error_code": result.error_code,
+                                      "provider_message_id": result.provider_id, "reason": None,
+                                      "provider": self.email.name if p.channel is Channel.EMAIL else self.sms.name}
+            if result.outcome is Outcome.SENT:
+                values["status"] = MessageStatus.SENT.value
+                report.sent[(name, p.channel.value)] += 1
+                sent_steps.add(p.step.id)
+            elif result.outcome is Outcome.RETRY:
+                values["status"] = MessageStatus.RESERVED.value  # never reached the provider: safe to resend
+                values["reason"] = "transient_error"
+                retry_steps.add(p.step.id)
+                report.retried[name] += 1
+            elif result.outcome is Outcome.UNKNOWN:
+                values["status"] = MessageStatus.UNKNOWN.value
+                values["reason"] = "outcome_unknown"
+                report.unknown[name] += 1
+            elif result.outcome is Outcome.OPTED_OUT:
+                values["status"] = MessageStatus.FAILED.value
+                values["reason"] = Reason.RECIPIENT_OPTED_OUT.value
+                opted_out.append(p.step.customer_id)
+                report.failed[(name, values["reason"])] += 1
+            elif result.outcome is Outcome.INVALID_RECIPIENT:
+                values["status"] = MessageStatus.SKIPPED.value
+                values["reason"] = (Reason.INVALID_PHONE if p.channel is Channel.SMS else Reason.INVALID_EMAIL).value
+                invalid.append((p.step.customer_id, p.channel))
+                report.skipped[(name, values["reason"])] += 1
+            else:
+                values["status"] = MessageStatus.FAILED.value
+                values["reason"] = Reason.PROVIDER_REJECTED.value
+                report.failed[(name, values["reason"])] += 1
+            updates.append(values)
+
+        with self.session_factory() as session, session.begin():
+            if updates:
+                session.execute(
+                    update(table).where(table.c.id == bindparam("_id")).values(
+                        status=bindparam("status"), status_at=bindparam("status_at"),
+                        error_code=bindparam("error_code"), provider_message_id=bindparam("provider_message_id"),
+                        reason=bindparam("reason"), provider=bindparam("provider"),
+                    ),
+                    updates,
+                )
+            self._settle_steps(session, steps, decisions, retry_steps, busy_steps, now, report)
+            self._apply_provider_feedback(session, opted_out, invalid, now)
+            self._chain(session, steps, sent_steps, now)
+
+    def _settle_steps(self, session: Session, steps: Sequence[Row[Any]], decisions: dict[int, Decision],
+                      retry_steps: set[int], busy_steps: set[int], now: datetime, report: SweepReport) -> None:
+        table = ScheduledStep.__table__
+        step_updates: list[dict[str, Any]] = []
+        log_rows: list[dict[str, Any]] = []
+        for step in steps:
+            decision = decisions[step.id]
+            status, due, outcome, reason, until = StepStatus.DONE.value, step.due_at, "send", None, None
+            channels = None
+            if isinstance(decision, Send):
+                channels = ",".join(c.value for c in decision.channels)
+                if step.id in retry_steps:
+                    status, outcome, reason = StepStatus.PENDING.value, "retry", "transient_error"
+                    due = until = now + _backoff(step.id, step.attempts)
+                elif step.id in busy_steps:
+                    # Another sweep moved the message to `sending` after we reserved it: it settles the
+                    # step; we look again after a lease, by when it has done so or is known to be dead.
+                    status, outcome, reason = StepStatus.PENDING.value, "busy", "claimed_elsewhere"
+                    due = until = now + self.lease
+            elif isinstance(decision, Skip):
+                outcome, reason = "skip", decision.reason.value
+            elif isinstance(decision, HoldOut):
+                outcome, reason, channels = "holdout", Reason.HOLDOUT.value, decision.channel.value
+            elif isinstance(decision, Defer):
+                status, outcome, reason, due, until = StepStatus.PENDING.value, "defer", decision.reason.value, \
+                    decision.until, decision.until
+                report.deferred[(step.step, reason)] += 1
+            elif isinstance(decision, Wait):
+                status, outcome, reason = StepStatus.WAITING.value, "wait", decision.reason.value
+                report.waiting[(step.step, reason)] += 1
+            step_updates.append({"_id": step.id, "status": status, "due_at": due, "last_outcome": outcome,
+                                 "last_reason": reason, "updated_at": now})
+            log_rows.append({"step_id": step.id, "journey_id": step.journey_id, "step": step.step, "decided_at": now,
+                             "due_at": step.due_at, "outcome": outcome, "reason": reason, "until": until,
+                             "channels": channels})
+        if step_updates:
+            session.execute(
+                update(table).where(table.c.id == bindparam("_id")).values(
+                    status=bindparam("status"), due_at=bindparam("due_at"), last_outcome=bindparam("last_outcome"),
+                    last_reason=bindparam("last_reason"), updated_at=bindparam("updated_at"),
+                    claimed_by=None, claimed_until=None,
+                ),
+                step_updates,
+            )
+        if log_rows:
+            session.execute(insert(DecisionLog.__table__), log_rows)
+
+    def _apply_provider_feedback(self, session: Session, opted_out: list[int], invalid: list[tuple[int, Channel]],
+                                 now: datetime) -> None:
+        for customer_id in set(opted_out):
+            customer = session.get(Customer, customer_id)
+            if customer is not None:
+                self.ingest.sms_stopped(session, customer, now, source="provider:21610")
+        for customer_id, channel in set(invalid):
+            column = "phone_valid" if channel is Channel.SMS else "email_valid"
+            session.execute(update(Customer).where(Customer.id == customer_id).values({column: False}))
+
+    def _chain(self, session: Session, steps: Sequence[Row[Any]], sent_steps: set[int], now: datetime) -> None:
+        """Fire `<step>_sent` for steps that other steps follow (the win-back sequence)."""
+        for step in steps:
+            trigger = Trigger.sent(step.step)
+            if step.id in sent_steps and self.journey.triggered_by(trigger):
+                row = session.get(JourneyRow, step.journey_id)
+                assert row is not None
+                scheduler.fire(session, self.journey, row, trigger, now, now)
+
+    def _fault(self, phase: str) -> None:
+        if self.fault is not None:
+            self.fault(phase)
+
+
+def _key(step: Row[Any], channel: Channel) -> str:
+    """One message per (journey, step, channel), whatever happens: reruns and retries hit the same key."""
+    return f"j{step.journey_id}:{step.step}:{channel.value}"
+
+
+def _backoff(step_id: int, attempts: int) -> timedelta:
+    """Exponential backoff with deterministic jitter (so simulations replay exactly)."""
+    base = min(60 * 2 ** max(attempts - 1, 0), 3600)
+    jitter = int(hashlib.sha256(f"{step_id}:{attempts}".encode()).hexdigest()[:4], 16) % max(base // 4, 1)
+    return timedelta(seconds=base + jitter)

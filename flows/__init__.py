@@ -1,0 +1,1 @@
+"""Prefect flows: thin shells that load, decide and apply through `aftercare` services."""

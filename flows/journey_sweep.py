@@ -1,0 +1,47 @@
+"""The scheduled sweep: every few minutes, send whatever journey steps have come due.
+
+Safe to run twice, to rerun from the UI, or to run on several workers at once: steps are claimed with a
+lease and every message goes through the ledger, so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from aftercare.bootstrap import get_services
+from aftercare.services.reports import SweepReport
+from flows.artifacts import publish_sweep_artifact
+from tasks.sweep import sweep_batch
+
+
+def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batches: int | None = None,
+                      journey_id: int | None = None) -> SweepReport:
+    """Run `sweep_batch` tasks until no due step is left. Shared by the sweep flow and the demo."""
+    limit = max_batches or get_services().settings.sweep_max_batches
+    total = SweepReport()
+    for index in range(limit):
+        report = sweep_batch(worker_id, batch_size, journey_id, reclaim_own=index == 0)
+        if report.claimed == 0:
+            break
+        total.merge(report)
+    return total
+
+
+def _worker_id() -> str:
+    run_id = flow_run.get_id()
+    return f"sweep-{str(run_id)[:8]}" if run_id else "sweep-local"
+
+
+@flow(name="journey-sweep", log_prints=False)
+def journey_sweep(batch_size: int | None = None, max_batches: int | None = None) -> dict[str, Any]:
+    """Claim due steps in batches and carry them out; publish a per-step table artifact."""
+    logger = get_run_logger()
+    worker = _worker_id()
+    report = sweep_until_empty(worker, batch_size=batch_size, max_batches=max_batches)
+    publish_sweep_artifact(report)
+    logger.info("sweep done worker=%s claimed=%s sent=%s batches=%s", worker, report.claimed, report.total_sent,
+                report.batches)
+    return report.as_dict()
