@@ -72,7 +72,7 @@ class DueStep:
 
 
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:
-    gate = _step_gate(step.spec, state)
+    gate = _step_gate(step.spec, state, policy)
     if gate is not None:
         return gate
     channels, refused = _eligible_channels(step.spec, state)
@@ -93,7 +93,7 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     return Send(channels=channels, product_ids=products, referral_invite=invite, skipped_channels=tuple(refused))
 
 
-def _step_gate(spec: StepSpec, state: CustomerState) -> Decision | None:
+def _step_gate(spec: StepSpec, state: CustomerState, policy: Policy) -> Decision | None:
     """Conditions that belong to one step: cancellation, delivery, returns, reviews, the CSAT gate."""
     order = state.order
     name = spec.name
@@ -112,19 +112,26 @@ def _step_gate(spec: StepSpec, state: CustomerState) -> Decision | None:
     if name == j.CSAT and order.csat_answered_at is not None:
         return Skip(Reason.CSAT_ALREADY_ANSWERED)
     if name == j.REVIEW_REQUEST:
-        return _review_gate(state)
+        return _review_gate(state, policy)
     if name in (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7) and state.points_expiring <= 0:
         return Skip(Reason.NOT_NEEDED)
     return None
 
 
-def _review_gate(state: CustomerState) -> Decision | None:
-    """Routing and timing by CSAT, never who is ever asked (unless strict mode is set explicitly)."""
+def _review_gate(state: CustomerState, policy: Policy) -> Decision | None:
+    """Routing and timing by CSAT, never who is ever asked (unless strict mode is set explicitly).
+
+    Unhappy customers wait for their service-recovery case to be resolved, then are asked like everyone
+    else. `strict_csat_only` (off by default) asks only customers who answered happy: that is review
+    gating, which FTC guidance and Google's review policy forbid; it exists only as an explicit choice.
+    """
     order = state.order
     if all(p in state.reviews for p in order.kept_product_ids):
         return Skip(Reason.ALREADY_REVIEWED)
     score = order.csat_score
-    if score is not None and score <= 2 and order.recovery_resolved_at is None:
+    if policy.strict_csat_only and (score is None or score < policy.happy_min_score):
+        return Skip(Reason.STRICT_CSAT_GATE)
+    if score is not None and score <= policy.unhappy_max_score and order.recovery_resolved_at is None:
         return Wait(Reason.AWAITING_RECOVERY)
     return None
 

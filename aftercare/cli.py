@@ -1,0 +1,135 @@
+"""The `aftercare` command line: the demo, one sweep now, reruns, and looking inside the journey."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Post-purchase customer journeys on Prefect.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+console = Console()
+
+
+def _quiet_prefect() -> None:
+    """Keep Prefect's per-task-run log lines off the terminal unless the user asked for them."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same store and funnel.")] = 7,
+    customers: Annotated[int, typer.Option(help="Synthetic customers.")] = 2500,
+    days: Annotated[int, typer.Option(help="Simulated days to run.")] = 180,
+    order_days: Annotated[int, typer.Option(help="Days over which first orders are placed.")] = 90,
+    home: Annotated[Path, typer.Option(help="Where the demo database and outbox go.")] = Path(".aftercare"),
+) -> None:
+    """Seed a synthetic store, run 180 simulated days through the real flows, print the funnel."""
+    _quiet_prefect()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from aftercare.bootstrap import build_services, use_services
+    from aftercare.clock import FrozenClock
+    from aftercare.console import funnel_table
+    from aftercare.demo.simulation import DemoConfig
+    from aftercare.services.funnel import funnel
+    from aftercare.settings import Settings
+    from flows import demo as demo_flow
+
+    db = home / "demo.db"
+    outbox = home / "outbox"
+    for path in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(outbox, ignore_errors=True)
+    settings = Settings(home=home, database_url=f"sqlite:///{db.as_posix()}", outbox_dir=outbox,
+                        sendgrid_api_key=None, twilio_account_sid=None)
+    clock = FrozenClock(DemoConfig().start)
+    services = build_services(settings, clock=clock)
+    started = time.perf_counter()
+    with use_services(services), Progress(TextColumn("[bold]simulating"), BarColumn(),
+                                          TextColumn("day {task.fields[day]:>3}/{task.fields[days]}"),
+                                          TimeElapsedColumn(), console=console) as progress:
+        bar = progress.add_task("sim", total=days * 24, day=0, days=days)
+        demo_flow.progress_hook = lambda done, total: progress.update(bar, completed=done, day=done // 24)
+        try:
+            result = demo_flow.demo_store(seed=seed, customers=customers, order_days=order_days, days=days)
+        finally:
+            demo_flow.progress_hook = None
+    wall = time.perf_counter() - started
+    with services.session_factory() as session:
+        rows = funnel(session, services.journey.names)
+    console.print(funnel_table(rows, title=f"Journey funnel: {customers} customers, {days} simulated days, seed {seed}"))
+    console.print(f"steps decided: {result['claimed']}, messages sent: {result['sent']}, wall time: {wall:.1f} s")
+    console.print(f"database: {db}")
+    console.print(f"outbox:   {outbox}/ (email/<step>/<id>.<locale>.html|.txt, sms/<step>/<id>.<locale>.json)")
+
+
+@app.command()
+def sweep(
+    batch_size: Annotated[int | None, typer.Option(help="Steps per batch.")] = None,
+    max_batches: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
+) -> None:
+    """Run one sweep now (what the scheduled deployment runs). Safe to run again: nothing is sent twice."""
+    _quiet_prefect()
+    from flows.journey_sweep import journey_sweep
+
+    result = journey_sweep(batch_size=batch_size, max_batches=max_batches)
+    console.print_json(json.dumps(result))
+
+
+@app.command("run-journey")
+def run_journey_command(
+    order_id: Annotated[int, typer.Argument(help="The order's id in aftercare's database.")],
+    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and report; send nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Make steps due now; re-open skipped ones.")] = False,
+) -> None:
+    """Run one order's journey now (a manual rerun or backfill)."""
+    _quiet_prefect()
+    from flows.run_journey import run_journey
+
+    console.print_json(json.dumps(run_journey(order_id=order_id, step=step, dry_run=dry_run, force=force),
+                                  default=str))
+
+
+@app.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema (Alembic migrations to head)."""
+    from aftercare.db.engine import make_engine, migrate
+    from aftercare.settings import get_settings
+
+    settings = get_settings()
+    migrate(make_engine(settings.resolved_database_url))
+    console.print("database is at the newest schema")
+
+
+@app.command("funnel")
+def funnel_command() -> None:
+    """Print the funnel of everything in the ledger: per step, sent per channel, deferred, skipped by reason."""
+    from aftercare.bootstrap import get_services
+    from aftercare.console import funnel_table
+    from aftercare.services.funnel import funnel
+
+    services = get_services()
+    with services.session_factory() as session:
+        console.print(funnel_table(funnel(session, services.journey.names)))
+
+
+def _parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise typer.BadParameter("give a time zone, e.g. 2026-03-01T12:00:00+00:00")
+    return moment
+
+
+if __name__ == "__main__":
+    app()

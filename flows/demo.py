@@ -1,0 +1,36 @@
+"""The demo as one Prefect flow run: the synthetic store's 180 days, swept by the real sweep task.
+
+One flow run for the whole simulation (not one per simulated day): a flow call costs about a second,
+a task call a few milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from aftercare.bootstrap import get_services
+from aftercare.clock import FrozenClock
+from aftercare.demo.simulation import DemoConfig, Simulation
+from flows.journey_sweep import sweep_until_empty
+
+# Set by the CLI to drive its progress bar; flows take only serialisable parameters.
+progress_hook: Callable[[int, int], None] | None = None
+
+
+@flow(name="demo-store", flow_run_name="demo-store-seed-{seed}")
+def demo_store(seed: int = 7, customers: int = 2500, order_days: int = 90, days: int = 180,
+               tick_minutes: int = 60) -> dict[str, Any]:
+    services = get_services()
+    if not isinstance(services.clock, FrozenClock):
+        raise RuntimeError("the demo needs a simulated (frozen) clock; run it with `aftercare demo`")
+    config = DemoConfig(seed=seed, customers=customers, order_days=order_days, days=days,
+                        tick=timedelta(minutes=tick_minutes), start=services.clock.now())
+    sim = Simulation(services, services.clock, config, sweep=lambda: sweep_until_empty("demo"))
+    sim.seed_store()
+    report = sim.run(on_tick=progress_hook)
+    get_run_logger().info("demo done claimed=%s sent=%s", report.claimed, report.total_sent)
+    return report.as_dict()
