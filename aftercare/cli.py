@@ -15,7 +15,7 @@ from rich.console import Console
 
 app = typer.Typer(help="Post-purchase customer journeys on Prefect.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
-console = Console()
+console = Console(width=max(Console().width, 150))
 
 
 def _quiet_prefect() -> None:
@@ -23,6 +23,9 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
+    # The ephemeral server's telemetry and shutdown chatter is not the user's business in a CLI run.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 
 
 @app.command()

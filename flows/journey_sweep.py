@@ -20,13 +20,15 @@ from tasks.sweep import sweep_batch
 def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batches: int | None = None,
                       journey_id: int | None = None) -> SweepReport:
     """Run `sweep_batch` tasks until no due step is left. Shared by the sweep flow and the demo."""
-    limit = max_batches or get_services().settings.sweep_max_batches
+    settings = get_services().settings
+    limit = max_batches or settings.sweep_max_batches
+    size = batch_size or settings.sweep_batch_size
     total = SweepReport()
     for index in range(limit):
-        report = sweep_batch(worker_id, batch_size, journey_id, reclaim_own=index == 0)
-        if report.claimed == 0:
-            break
+        report = sweep_batch(worker_id, size, journey_id, reclaim_own=index == 0)
         total.merge(report)
+        if report.claimed < size:  # a short batch means nothing else was due
+            break
     return total
 
 

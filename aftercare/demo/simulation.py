@@ -121,8 +121,10 @@ class Simulation:
         for index in range(ticks):
             now = self.clock.advance(self.config.tick)
             self._apply_due_events(now)
-            self.report.merge(self.sweep())
-            self._react(now)
+            swept = self.sweep()
+            self.report.merge(swept)
+            if swept.total_sent:
+                self._react(now)
             if on_tick:
                 on_tick(index + 1, ticks)
         return self.report

@@ -140,6 +140,18 @@ class Sweeper:
         self._record(steps, decisions, planned, results, now, report)
         return report
 
+    def has_due(self, now: datetime | None = None) -> bool:
+        """Whether any step is due and unclaimed: a cheap check (one index probe) before starting work."""
+        now = now or self.clock.now()
+        steps = ScheduledStep.__table__
+        with self.session_factory() as session:
+            return session.execute(
+                select(steps.c.id)
+                .where(literal_column("status") == literal_column("'pending'"), steps.c.due_at <= now)
+                .where(or_(steps.c.claimed_until.is_(None), steps.c.claimed_until < now))
+                .limit(1)
+            ).first() is not None
+
     def preview(self, journey_id: int, step: str | None = None) -> list[tuple[str, Decision]]:
         """Decide (without claiming, reserving or sending) what the open steps of one journey would do now."""
         now = self.clock.now()
@@ -210,6 +222,9 @@ class Sweeper:
                                         Reason.HOLDOUT.value))
             elif isinstance(decision, Send):
                 planned.extend(self._render(session, step, decision, batch, now))
+                # Channels a fan-out step could not use are recorded too (invalid phone, STOP, no consent).
+                planned.extend(_Planned(_key(step, channel), step, channel, MessageStatus.SKIPPED, reason.value)
+                               for channel, reason in decision.skipped_channels)
         return planned
 
     def _render(self, session: Session, step: Row[Any], decision: Send, batch: BatchState,
