@@ -105,7 +105,9 @@ class BacktestReport:
 # --- the pieces ---------------------------------------------------------------------------------------------
 
 
-def histories_at(days_by_customer: Histories, cutoff: date, min_purchase_days: int = 1) -> dict[str, tuple[date, ...]]:
+def histories_at(
+    days_by_customer: Histories, cutoff: date, min_purchase_days: int = 1
+) -> dict[str, tuple[date, ...]]:
     """Each customer's purchase days on or before `cutoff`, for those with at least `min_purchase_days`."""
     out = {}
     for customer_id, days in days_by_customer.items():
@@ -121,7 +123,9 @@ def did_not_come_back(days: Sequence[date], cutoff: date, window_end: date) -> b
     return not (i < len(days) and days[i] <= window_end)
 
 
-def score(predict: Callable[[tuple[date, ...]], bool], histories: Histories, truth: Mapping[str, bool]) -> Score:
+def score(
+    predict: Callable[[tuple[date, ...]], bool], histories: Histories, truth: Mapping[str, bool]
+) -> Score:
     tp = fp = fn = tn = 0
     for customer_id, history in histories.items():
         predicted, actual = predict(history), truth[customer_id]
@@ -160,7 +164,9 @@ def fit_bgnbd(histories: Iterable[tuple[date, ...]], as_of: date, unit_days: flo
     fitter = BetaGeoFitter(penalizer_coef=0.0)
     fitter.fit(rows[:, 0], rows[:, 1] / unit_days, rows[:, 2] / unit_days, weights=weights)
     p = fitter.params_
-    return BgNbdParams(r=float(p["r"]), alpha=float(p["alpha"]), a=float(p["a"]), b=float(p["b"]), unit_days=unit_days)
+    return BgNbdParams(
+        r=float(p["r"]), alpha=float(p["alpha"]), a=float(p["a"]), b=float(p["b"]), unit_days=unit_days
+    )
 
 
 def _best(candidates: Sequence[float], make: Callable[[float], LapseRule], histories: Histories,
@@ -174,7 +180,9 @@ def _best(candidates: Sequence[float], make: Callable[[float], LapseRule], histo
     return best_value, best_f1
 
 
-def _truth(days_by_customer: Histories, customer_ids: Iterable[str], cutoff: date, weeks: int) -> dict[str, bool]:
+def _truth(
+    days_by_customer: Histories, customer_ids: Iterable[str], cutoff: date, weeks: int
+) -> dict[str, bool]:
     end = cutoff + timedelta(weeks=weeks)
     return {c: did_not_come_back(days_by_customer[c], cutoff, end) for c in customer_ids}
 
@@ -214,7 +222,9 @@ def run_backtest(
     val_all = histories_at(days_by_customer, validation_cutoff)
     val_pop = {c: h for c, h in val_all.items() if len(h) >= tune_min}
     if not val_pop:
-        raise ValueError(f"no customer has {tune_min} purchase days by the validation cutoff {validation_cutoff}")
+        raise ValueError(
+            f"no customer has {tune_min} purchase days by the validation cutoff {validation_cutoff}"
+        )
     val_truth = _truth(days_by_customer, val_pop, validation_cutoff, validation_weeks)
     cadence_k, cadence_val_f1 = _best(CADENCE_K_GRID, lambda k: CadenceRule(k=k), val_pop, val_truth,
                                       validation_cutoff)
@@ -259,7 +269,7 @@ def run_backtest(
 
 
 def chosen_name(report: BacktestReport, min_improvement: float = 0.0) -> str:
-    """The best model by test F1 if it beats the fixed rule's F1 by more than `min_improvement`, else fixed."""
+    """Best model by F1 if it beats the fixed rule's F1 by more than `min_improvement`; else fixed."""
     fixed_f1 = report.scores[FIXED].f1
     best = max(MODEL_NAMES, key=lambda name: report.scores[name].f1)  # first in MODEL_NAMES on ties
     return best if report.scores[best].f1 > fixed_f1 + min_improvement else FIXED
@@ -282,6 +292,7 @@ def choice_reason(report: BacktestReport, min_improvement: float = 0.0) -> str:
         )
     chosen = report.scores[name]
     return (
-        f"The engine will use {name}: its F1 of {chosen.f1:.3f} beats {FIXED}'s {fixed.f1:.3f} on {population} "
-        f"(customers with fewer than {RULE_MIN_PURCHASE_DAYS} purchase days still get the fixed 90-day window)."
+        f"The engine will use {name}: its F1 of {chosen.f1:.3f} beats {FIXED}'s {fixed.f1:.3f} "
+        f"on {population} (customers with fewer than {RULE_MIN_PURCHASE_DAYS} purchase days "
+        "still get the fixed 90-day window)."
     )

@@ -61,7 +61,7 @@ def backtest_winback(
     weeks: int = typer.Option(39, help="Weeks after the cutoff in which a purchase means 'came back'."),
     min_purchase_days: int = typer.Option(3, help="Score customers with at least this many purchase days."),
 ) -> None:
-    """Precision, recall and F1 of "lapsed and would not come back" for the fixed 90-day rule and the models."""
+    """Precision, recall and F1 of "lapsed and would not come back": fixed 90-day rule vs the models."""
     try:
         cutoff_day = date.fromisoformat(cutoff)
     except ValueError as exc:
@@ -86,15 +86,19 @@ def backtest_winback(
     p = report.bgnbd_params
     rules = report.rules
     print(f"{CADENCE}: {rules[CADENCE].describe()}; k chosen on validation F1 {t.cadence_validation_f1:.3f}.")
-    print(f"{BGNBD}: {rules[BGNBD].describe()}; threshold chosen on validation F1 {t.bgnbd_validation_f1:.3f}; "
+    print(f"{BGNBD}: {rules[BGNBD].describe()}; "
+          f"threshold chosen on validation F1 {t.bgnbd_validation_f1:.3f}; "
           f"fitted r={p.r:.3f} alpha={p.alpha:.3f} a={p.a:.3f} b={p.b:.3f} (weeks).")
-    print(f"Validation: cutoff {t.validation_cutoff}, {t.validation_weeks} weeks after (ending at the test cutoff), "
-          f"{t.validation_customers} customers with >= 3 purchase days; nothing after the test cutoff is used.")
+    print(f"Validation: cutoff {t.validation_cutoff}, {t.validation_weeks} weeks after "
+          f"(ending at the test cutoff), {t.validation_customers} customers with >= 3 purchase days; "
+          "nothing after the test cutoff is used.")
     e = report.everyone_lapsed
-    print(f"Reference: calling every customer lapsed gives precision {e.precision:.3f}, recall {e.recall:.3f}, "
+    print(f"Reference: calling every customer lapsed gives precision {e.precision:.3f}, "
+          f"recall {e.recall:.3f}, "
           f"F1 {e.f1:.3f} on the same customers.")
     if e.f1 >= max(report.scores[name].f1 for name in RULE_NAMES):
-        print("Note: no rule beats calling everyone lapsed on F1 here; F1 on 'lapsed' rewards flagging widely.")
+        print("Note: no rule beats calling everyone lapsed on F1 here; "
+              "F1 on 'lapsed' rewards flagging widely.")
     print(choice_reason(report))
     print(json.dumps(summary_json(report)))
 

@@ -19,7 +19,9 @@ def score_with_f1(f1: float) -> Score:
 
 
 def report(fixed: float, cadence: float, bgnbd: float) -> BacktestReport:
-    scores = {"fixed_90d": score_with_f1(fixed), "cadence": score_with_f1(cadence), "bgnbd": score_with_f1(bgnbd)}
+    scores = {
+        "fixed_90d": score_with_f1(fixed), "cadence": score_with_f1(cadence), "bgnbd": score_with_f1(bgnbd)
+    }
     return BacktestReport(
         cutoff=date(1997, 9, 30), weeks=39, min_purchase_days=3,
         data_start=date(1997, 1, 1), data_end=date(1998, 6, 30),

@@ -32,7 +32,8 @@ def test_fixed_window_lapse_at_is_the_first_lapsed_day_91_days_after_the_last_pu
 def test_same_day_orders_count_once_and_the_order_of_dates_does_not_matter():
     rule = CadenceRule(k=2.0)
     # gaps 10 and 30 (median 20) whether the 10-day purchase is listed twice and out of order or not
-    assert rule.lapse_at(days(40, 10, 0, 10)) == rule.lapse_at(days(0, 10, 40)) == D0 + timedelta(days=40 + 41)
+    expected = D0 + timedelta(days=40 + 41)
+    assert rule.lapse_at(days(40, 10, 0, 10)) == rule.lapse_at(days(0, 10, 40)) == expected
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_same_day_orders_count_once_and_the_order_of_dates_does_not_matter():
         (days(0, 5), "bgnbd"),
     ],
 )
-def test_model_rules_with_fewer_than_three_purchase_days_fall_back_to_the_fixed_90_day_window(history, rule_name):
+def test_model_rules_with_fewer_than_three_purchase_days_fall_back_to_the_fixed_90_days(history, rule_name):
     rule = CadenceRule(k=0.5) if rule_name == "cadence" else BgNbdRule(PARAMS, threshold=0.9)
     assert rule.lapse_at(history) == FixedWindowRule(90).lapse_at(history)
 
@@ -78,11 +79,13 @@ def test_bgnbd_probability_alive_matches_lifetimes():
     fitter = BetaGeoFitter()
     fitter.params_ = pd.Series({"r": PARAMS.r, "alpha": PARAMS.alpha, "a": PARAMS.a, "b": PARAMS.b})
     rule = BgNbdRule(PARAMS)
-    for history, as_of_offset in [(days(0, 14, 28), 60), (days(0, 100), 200), (days(0, 3, 5, 9, 30), 31), (days(0), 50)]:
+    cases = [(days(0, 14, 28), 60), (days(0, 100), 200), (days(0, 3, 5, 9, 30), 31), (days(0), 50)]
+    for history, as_of_offset in cases:
         x = len(history) - 1
         t_x = (max(history) - D0).days / 7
         t = as_of_offset / 7
-        expected = float(fitter.conditional_probability_alive(np.array([x]), np.array([t_x]), np.array([t]))[0])
+        alive = fitter.conditional_probability_alive(np.array([x]), np.array([t_x]), np.array([t]))
+        expected = float(alive[0])
         assert rule.p_alive(history, D0 + timedelta(days=as_of_offset)) == pytest.approx(expected, rel=1e-9)
 
 
