@@ -134,5 +134,10 @@ def _parse_time(value: str) -> datetime:
     return moment
 
 
+# Commands owned by other modules register here, one line each.
+from aftercare.winback.cli import backtest_winback  # noqa: E402
+
+app.command("backtest-winback")(backtest_winback)
+
 if __name__ == "__main__":
     app()
