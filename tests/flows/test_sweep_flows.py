@@ -1,0 +1,88 @@
+"""The real Prefect flows, on a temporary Prefect API, with recording fakes: reruns never send twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import select
+
+from aftercare.bootstrap import use_services
+from aftercare.db.models import Message, ScheduledStep
+from flows.journey_sweep import journey_sweep
+from flows.run_journey import run_journey
+from tests.journeys import a_customer, fulfil, place_order, track
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_api() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+def test_the_sweep_flow_sends_once_and_a_second_run_sends_nothing(services, email):
+    for n in range(1, 8):
+        place_order(services, n=n)
+    with use_services(services):
+        first = journey_sweep()
+        second = journey_sweep()
+    assert first["sent"] == 7 and len(email.sent) == 7
+    assert second["claimed"] == 0 and second["sent"] == 0 and len(email.sent) == 7
+
+
+def test_rerunning_one_order_with_force_never_resends_what_was_sent(services, clock, email):
+    order_id = place_order(services)
+    with use_services(services):
+        journey_sweep()
+        result = run_journey(order_id=order_id, force=True)
+    assert [m.step for m in email.sent] == ["confirmation"]
+    assert result["sent"] == 0
+
+
+def test_a_forced_rerun_reopens_a_skipped_step_once_the_cause_is_fixed(services, clock, email):
+    order_id = place_order(services, customer=a_customer(1, consents=()))
+    fulfil(services)
+    track(services, "delivered")
+    clock.advance(timedelta(days=1, hours=1))
+    with use_services(services):
+        journey_sweep()
+    with services.session_factory() as session:
+        guide = session.scalar(select(Message).where(Message.step == "setup_guide"))
+    assert guide.status == "skipped" and guide.reason == "no_marketing_consent"
+    place_order(services, n=2, customer=a_customer(1))  # the customer now consents (at a new checkout)
+    with use_services(services):
+        run_journey(order_id=order_id, step="setup_guide", force=True)
+        run_journey(order_id=order_id, step="setup_guide", force=True)
+    assert [m.step for m in email.sent].count("setup_guide") == 1
+
+
+def test_a_dry_run_decides_without_sending_or_claiming(services, clock, email):
+    order_id = place_order(services)
+    with use_services(services):
+        result = run_journey(order_id=order_id, dry_run=True)
+    assert email.sent == []
+    assert [d["step"] for d in result["decisions"]] == ["confirmation"]
+    assert result["decisions"][0]["decision"] == "Send"
+    with services.session_factory() as session:
+        step = session.scalar(select(ScheduledStep).where(ScheduledStep.step == "confirmation"))
+    assert step.status == "pending" and step.claimed_by is None
+
+
+def test_an_unknown_step_name_is_a_clear_error(services):
+    order_id = place_order(services)
+    with use_services(services), pytest.raises(KeyError, match="unknown journey step"):
+        run_journey(order_id=order_id, step="nonsense")
+
+
+def test_run_names_carry_ids_only(services, email):
+    order_id = place_order(services)
+    from prefect.client.orchestration import get_client
+
+    with use_services(services):
+        state = run_journey(order_id=order_id, return_state=True)
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == f"run-journey-order-{order_id}"
+    assert "@" not in run.name and "example.com" not in run.name
