@@ -30,6 +30,7 @@ import urllib.error
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from python_http_client.exceptions import HTTPError
@@ -185,38 +186,42 @@ class SendGridEmailSender:
             response = client.client.mail.send.post(
                 request_body=request.body, request_headers=extra, timeout=self.timeout_seconds
             )
-        except HTTPError as exc:
-            return every(**self._classify_http_error(exc))
-        except urllib.error.URLError as exc:  # raised before a response was read: not accepted
-            return every(Outcome.RETRY, error_code="connection", detail=_reason_name(exc))
-        except (TimeoutError, OSError, http.client.HTTPException) as exc:
-            return every(Outcome.UNKNOWN, error_code="no_response", detail=type(exc).__name__)
-        provider_id = response.headers.get("X-Message-Id")
+        except (HTTPError, OSError, http.client.HTTPException) as exc:
+            outcome, code, meaning, retry_after = classify_sendgrid_error(exc, now=self._clock.now())
+            return every(outcome, error_code=code, detail=meaning, retry_after_seconds=retry_after)
         if response.status_code != 202:
             return every(Outcome.UNKNOWN, error_code=str(response.status_code), detail="unexpected status")
-        return every(Outcome.SENT, provider_id=provider_id)
+        return every(Outcome.SENT, provider_id=response.headers.get("X-Message-Id"))
 
-    def _classify_http_error(self, exc: HTTPError) -> dict[str, Any]:
+
+def classify_sendgrid_error(
+    exc: BaseException, *, now: datetime
+) -> tuple[Outcome, str, str, float | None]:
+    """(outcome, error code, meaning, retry after seconds) for an exception from a Mail Send call.
+
+    An HTTP error status is the provider's answer; a `URLError` means the connection failed before a
+    response (nothing accepted, safe to resend); a timeout or broken connection while waiting for the
+    response may follow an accepted send, so it is UNKNOWN and never resent.
+    """
+    if isinstance(exc, HTTPError):
         status = int(exc.status_code)
         if status == 429:
-            return {
-                "outcome": Outcome.RETRY,
-                "error_code": "429",
-                "detail": "rate limited",
-                "retry_after_seconds": self._retry_after(exc.headers),
-            }
+            return Outcome.RETRY, "429", "rate limited", _retry_after(exc.headers, now)
         if status >= 500:
-            return {"outcome": Outcome.RETRY, "error_code": str(status), "detail": "provider error"}
-        meaning = _PERMANENT_MEANING.get(status, "refused")
-        return {"outcome": Outcome.REJECTED, "error_code": str(status), "detail": meaning}
+            return Outcome.RETRY, str(status), "provider error", None
+        return Outcome.REJECTED, str(status), _PERMANENT_MEANING.get(status, "refused"), None
+    if isinstance(exc, urllib.error.URLError):
+        return Outcome.RETRY, "connection", _reason_name(exc), None
+    return Outcome.UNKNOWN, "no_response", type(exc).__name__, None
 
-    def _retry_after(self, headers: Any) -> float:
-        """Seconds until `X-RateLimit-Reset` (a Unix time), at least one second."""
-        try:
-            reset = float(headers.get("X-RateLimit-Reset"))
-        except (AttributeError, TypeError, ValueError):
-            return 1.0
-        return max(1.0, reset - self._clock.now().timestamp())
+
+def _retry_after(headers: Any, now: datetime) -> float:
+    """Seconds until `X-RateLimit-Reset` (a Unix time), at least one second."""
+    try:
+        reset = float(headers.get("X-RateLimit-Reset"))
+    except (AttributeError, TypeError, ValueError):
+        return 1.0
+    return max(1.0, reset - now.timestamp())
 
 
 def _reason_name(exc: urllib.error.URLError) -> str:
