@@ -158,7 +158,7 @@ class SendGridEmailSender:
             if shared is not None:
                 for tag, value in shared.substitutions(message).items():
                     personalization.add_substitution(Substitution(tag, value))
-            mail.add_personalization(personalization)
+            mail.add_personalization(personalization, index=len(mail.personalizations or []))  # SDK prepends
         html, text = (shared.html, shared.text) if shared is not None else (first.html, first.text)
         if text:
             mail.add_content(Content("text/plain", text))
