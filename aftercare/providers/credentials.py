@@ -32,6 +32,13 @@ class LazySecret:
 Credential = SecretStr | LazySecret
 
 
+def require(credential: Credential, name: str) -> Credential:
+    """Refuse an empty secret up front: the SendGrid SDK would quietly fall back to $SENDGRID_API_KEY."""
+    if isinstance(credential, SecretStr) and not credential.get_secret_value().strip():
+        raise ValueError(f"{name} is empty")
+    return credential
+
+
 def reveal(credential: Credential) -> str:
     """The plain value, for handing to an SDK at the last moment; never log the result."""
     secret = credential.get() if isinstance(credential, LazySecret) else credential

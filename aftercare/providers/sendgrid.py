@@ -40,7 +40,7 @@ from sendgrid.helpers.mail import Personalization, Substitution, To
 
 from aftercare.clock import Clock, SystemClock
 from aftercare.providers.base import EmailMessage, Outcome, SendResult
-from aftercare.providers.credentials import Credential, reveal
+from aftercare.providers.credentials import Credential, require, reveal
 from aftercare.providers.ratelimit import RateLimiter, pool_size
 
 CUSTOM_ARG = "aftercare_message_id"
@@ -79,7 +79,7 @@ class SendGridEmailSender:
         `Prefer`) returning extra headers for the request carrying the given messages."""
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
-        self._api_key = api_key
+        self._api_key = require(api_key, "api_key")
         self.from_email = from_email
         self.api_url = api_url.rstrip("/")
         self.unsubscribe_group_id = unsubscribe_group_id

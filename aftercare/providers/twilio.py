@@ -28,7 +28,7 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from aftercare.providers.base import Outcome, SendResult, SmsMessage
-from aftercare.providers.credentials import Credential, reveal
+from aftercare.providers.credentials import Credential, require, reveal
 from aftercare.providers.phone import normalise_phone
 from aftercare.providers.ratelimit import RateLimiter, pool_size
 
@@ -77,7 +77,7 @@ class TwilioSmsSender:
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         self.account_sid = account_sid
-        self._auth_token = auth_token
+        self._auth_token = require(auth_token, "auth_token")
         self.messaging_service_sid = messaging_service_sid
         self.from_number = from_number
         self.status_callback_url = status_callback_url

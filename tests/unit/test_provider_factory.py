@@ -97,3 +97,12 @@ def test_secret_blocks_are_read_on_the_first_send_not_when_the_sender_is_built(b
     email.send_emails([message])
     assert blocks.loaded == ["sendgrid-key"]
     assert "from-a-block" not in repr(email) + repr(sms)
+
+
+def test_an_empty_credential_is_refused_instead_of_falling_back_to_the_sdks_environment_variable() -> None:
+    from pydantic import SecretStr
+
+    with pytest.raises(ValueError, match="api_key is empty"):
+        SendGridEmailSender(api_key=SecretStr(" "), from_email="orders@example.com")
+    with pytest.raises(ValueError, match="auth_token is empty"):
+        TwilioSmsSender(account_sid=ACCOUNT_SID, auth_token=SecretStr(""), from_number="+14155550100")
