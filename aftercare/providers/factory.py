@@ -25,7 +25,9 @@ def _credential(value: SecretStr | None, block: str | None) -> Credential | None
     return None
 
 
-def build_email_sender(settings: Settings, *, limiter: RateLimiter | None = None) -> SendGridEmailSender | None:
+def build_email_sender(
+    settings: Settings, *, limiter: RateLimiter | None = None
+) -> SendGridEmailSender | None:
     api_key = _credential(settings.sendgrid_api_key, settings.sendgrid_api_key_block)
     if api_key is None:
         return None
@@ -56,5 +58,6 @@ def build_sms_sender(settings: Settings, *, limiter: RateLimiter | None = None) 
         api_url=settings.twilio_api_url,
         timeout_seconds=settings.twilio_timeout_seconds,
         default_region=settings.sms_default_region,
-        limiter=limiter or build_limiter(settings, name=f"twilio:{sender}", rate=settings.sms_rate_per_second),
+        limiter=limiter
+        or build_limiter(settings, name=f"twilio:{sender}", rate=settings.sms_rate_per_second),
     )

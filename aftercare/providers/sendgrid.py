@@ -104,7 +104,8 @@ class SendGridEmailSender:
                     message.message_id, Outcome.REJECTED, error_code="not_sent", detail=refusal
                 )
         requests = self.build_requests(sendable)
-        workers = min(len(requests), self.max_concurrency, pool_size(self.limiter.rate) if self.limiter else 32)
+        rate_bound = pool_size(self.limiter.rate) if self.limiter else self.max_concurrency
+        workers = min(len(requests), self.max_concurrency, rate_bound)
         if requests:
             with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sendgrid") as pool:
                 for request_results in pool.map(self._send_request, requests):

@@ -93,7 +93,7 @@ class TwilioSmsSender:
 
     def __repr__(self) -> str:
         sender = self.messaging_service_sid or self.from_number
-        return f"TwilioSmsSender(account_sid={self.account_sid!r}, sender={sender!r}, api_url={self.api_url!r})"
+        return f"TwilioSmsSender(account_sid={self.account_sid!r}, sender={sender!r})"
 
     def send_sms(self, messages: Sequence[SmsMessage]) -> list[SendResult]:
         if not messages:

@@ -49,7 +49,8 @@ class Exchange:
         return json.loads(self.body)
 
     def form(self) -> dict[str, str]:
-        return {key: values[0] for key, values in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+        fields = parse_qs(self.body.decode(), keep_blank_values=True)
+        return {key: values[0] for key, values in fields.items()}
 
 
 @dataclass

@@ -68,7 +68,8 @@ def test_a_transactional_batch_is_one_valid_request_and_every_message_gets_its_x
     body = exchange.json()
     assert [p["to"] for p in body["personalizations"]] == [[{"email": m.to}] for m in messages]
     assert [p["subject"] for p in body["personalizations"]] == [m.subject for m in messages]
-    assert [p["custom_args"] for p in body["personalizations"]] == [{CUSTOM_ARG: m.message_id} for m in messages]
+    custom_args = [p["custom_args"] for p in body["personalizations"]]
+    assert custom_args == [{CUSTOM_ARG: m.message_id} for m in messages]
     assert body["categories"] == ["shipping"]
     assert "asm" not in body and "custom_args" not in body
     assert all("headers" not in p for p in body["personalizations"])
@@ -88,7 +89,10 @@ def test_a_marketing_request_carries_its_asm_group_and_one_click_list_unsubscrib
     body = exchange.json()
     assert body["asm"] == {"group_id": 4242}
     assert [p["headers"] for p in body["personalizations"]] == [
-        {"List-Unsubscribe": f"<https://shop.example/u/{n}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        {
+            "List-Unsubscribe": f"<https://shop.example/u/{n}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
         for n in (1, 2)
     ]
 
@@ -117,9 +121,8 @@ def test_steps_and_oversized_messages_get_their_own_valid_requests(sendgrid_mock
 
 def test_a_429_is_retryable_after_the_rate_limit_reset(sendgrid_mock: MockProvider) -> None:
     thirty_seconds_before_reset = datetime.fromtimestamp(PRISM_RATE_LIMIT_RESET - 30, tz=UTC)
-    results = sender(sendgrid_mock, prefer="code=429", clock=FrozenClock(thirty_seconds_before_reset)).send_emails(
-        [email(1), email(2)]
-    )
+    limited = sender(sendgrid_mock, prefer="code=429", clock=FrozenClock(thirty_seconds_before_reset))
+    results = limited.send_emails([email(1), email(2)])
 
     [exchange] = sendgrid_mock.take()
     assert_all_valid([exchange])
@@ -130,7 +133,9 @@ def test_a_429_is_retryable_after_the_rate_limit_reset(sendgrid_mock: MockProvid
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413])
-def test_a_refused_request_is_permanent_for_all_its_messages(sendgrid_mock: MockProvider, status: int) -> None:
+def test_a_refused_request_is_permanent_for_all_its_messages(
+    sendgrid_mock: MockProvider, status: int
+) -> None:
     results = sender(sendgrid_mock, prefer=f"code={status}").send_emails([email(1), email(2)])
 
     [exchange] = sendgrid_mock.take()

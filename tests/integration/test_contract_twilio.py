@@ -50,7 +50,9 @@ def sender(mock: MockProvider, **overrides: object) -> TwilioSmsSender:
     return TwilioSmsSender(**options)  # type: ignore[arg-type]
 
 
-def test_a_batch_from_a_messaging_service_validates_and_records_each_message_sid(twilio_mock: MockProvider) -> None:
+def test_a_batch_from_a_messaging_service_validates_and_records_each_message_sid(
+    twilio_mock: MockProvider,
+) -> None:
     messages = [sms("ok-1"), sms("ok-2", to="+44 20 7946 0958"), sms("ok-3", body="Ваш заказ отправлен")]
     results = sender(twilio_mock).send_sms(messages)
 

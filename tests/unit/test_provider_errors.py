@@ -55,7 +55,9 @@ def sendgrid_error(status: int, headers: dict[str, str] | None = None) -> HTTPEr
         (404, 20404, Outcome.REJECTED),
     ],
 )
-def test_twilio_errors_map_to_outcomes_by_code_then_status(status: int, code: int | None, outcome: Outcome) -> None:
+def test_twilio_errors_map_to_outcomes_by_code_then_status(
+    status: int, code: int | None, outcome: Outcome
+) -> None:
     assert classify_twilio_error(twilio_error(status, code))[0] is outcome
 
 
@@ -169,8 +171,13 @@ def sendgrid_at(port: int, timeout: float = 5.0) -> SendGridEmailSender:
 
 
 def twilio_at(port: int, timeout: float = 5.0) -> TwilioSmsSender:
-    return TwilioSmsSender(account_sid=ACCOUNT_SID, auth_token=SecretStr(AUTH_TOKEN),
-                           from_number="+14155550100", api_url=f"http://127.0.0.1:{port}", timeout_seconds=timeout)
+    return TwilioSmsSender(
+        account_sid=ACCOUNT_SID,
+        auth_token=SecretStr(AUTH_TOKEN),
+        from_number="+14155550100",
+        api_url=f"http://127.0.0.1:{port}",
+        timeout_seconds=timeout,
+    )
 
 
 def test_a_failed_sendgrid_send_never_shows_the_api_key_in_results_reprs_or_logs(caplog) -> None:
@@ -200,7 +207,7 @@ def test_a_twilio_request_that_left_but_got_no_answer_is_unknown_not_retried(sil
     assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "no_response")
 
 
-def test_an_invalid_number_is_a_recorded_skip_and_the_rest_of_the_batch_still_goes(silent_server: int) -> None:
+def test_an_invalid_number_is_a_recorded_skip_and_the_rest_of_the_batch_still_goes() -> None:
     results = twilio_at(closed_port()).send_sms([sms("a", to="12"), sms("b"), sms("c", to="+1 099 555 2671")])
     assert [(r.message_id, r.outcome) for r in results] == [
         ("a", Outcome.INVALID_RECIPIENT),

@@ -76,7 +76,9 @@ def test_twilio_credentials_without_a_sender_are_a_configuration_error() -> None
         build_sms_sender(Settings(twilio_account_sid=ACCOUNT_SID, twilio_auth_token="a-real-looking-token"))
 
 
-def test_secret_blocks_are_read_on_the_first_send_not_when_the_sender_is_built(blocks: FakeSecretBlocks) -> None:
+def test_secret_blocks_are_read_on_the_first_send_not_when_the_sender_is_built(
+    blocks: FakeSecretBlocks,
+) -> None:
     settings = Settings(
         sendgrid_api_key_block="sendgrid-key",
         sendgrid_api_url=f"http://127.0.0.1:{closed_port()}",

@@ -9,7 +9,13 @@ from collections.abc import Callable
 
 import pytest
 
-from aftercare.providers.ratelimit import RateLimitTimeout, RedisTokenBucket, TokenBucket, build_limiter, pool_size
+from aftercare.providers.ratelimit import (
+    RateLimitTimeout,
+    RedisTokenBucket,
+    TokenBucket,
+    build_limiter,
+    pool_size,
+)
 from aftercare.settings import Settings
 
 
@@ -115,7 +121,8 @@ def test_two_workers_sharing_a_redis_bucket_hold_the_rate_together(redis_client)
     rate, burst = 10.0, 1
     name = f"test:{uuid.uuid4().hex}"
     # two "workers": separate connections, separate bucket objects, one key
-    workers = [RedisTokenBucket(redis.Redis.from_url("redis://127.0.0.1:6379/15"), name, rate, burst) for _ in "ab"]
+    url = "redis://127.0.0.1:6379/15"
+    workers = [RedisTokenBucket(redis.Redis.from_url(url), name, rate, burst) for _ in "ab"]
     stamps = admit_concurrently([w.acquire for w in workers], threads=20, sends=30)
     assert most_in_any_window(stamps, 1.0) <= rate + burst
     assert max(stamps) - min(stamps) >= (30 - burst) / rate - 0.05
