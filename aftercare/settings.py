@@ -75,12 +75,22 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = None
     email_from: str = "orders@example.com"
     sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_key_block: str | None = Field(
+        default=None, description="Name of a Prefect Secret block holding the SendGrid API key."
+    )
     sendgrid_api_url: str = "https://api.sendgrid.com"
     sendgrid_unsubscribe_group_id: int | None = None
     sendgrid_timeout_seconds: float = 10.0
     sendgrid_webhook_public_key: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
+    twilio_auth_token_block: str | None = Field(
+        default=None, description="Name of a Prefect Secret block holding the Twilio auth token."
+    )
+    twilio_timeout_seconds: float = 10.0
+    sms_default_region: str | None = Field(
+        default=None, description="ISO country code for reading numbers stored without a leading +."
+    )
     twilio_messaging_service_sid: str | None = None
     twilio_from_number: str | None = None
     twilio_api_url: str | None = None
@@ -121,11 +131,12 @@ class Settings(BaseSettings):
 
     @property
     def uses_sendgrid(self) -> bool:
-        return self.sendgrid_api_key is not None
+        return self.sendgrid_api_key is not None or self.sendgrid_api_key_block is not None
 
     @property
     def uses_twilio(self) -> bool:
-        return self.twilio_account_sid is not None and self.twilio_auth_token is not None
+        has_token = self.twilio_auth_token is not None or self.twilio_auth_token_block is not None
+        return self.twilio_account_sid is not None and has_token
 
 
 @lru_cache(maxsize=1)

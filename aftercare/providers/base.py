@@ -57,6 +57,7 @@ class SendResult:
     error_code: str | None = None
     detail: str | None = None  # never personal data
     retry_after_seconds: float | None = None
+    segments: int | None = None  # SMS only: billed segments, as counted before the send
 
 
 class SendError(Exception):
