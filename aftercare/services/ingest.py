@@ -79,8 +79,13 @@ class Ingest:
             customer.points_expiring = data.points_expiring
             customer.points_expire_at = data.points_expire_at
         session.flush()
-        for consent in data.consents:
-            self.set_consent(session, customer, consent, now)
+        if data.consents:
+            known = {(c.channel, c.purpose): c for c in session.scalars(
+                select(Consent).where(Consent.customer_id == customer.id))}
+            for consent in data.consents:
+                self._apply_consent(session, customer, consent, now,
+                                    known.get((consent.channel.value, consent.purpose.value)))
+            session.flush()
         return customer
 
     def set_consent(self, session: Session, customer: Customer, consent: ConsentIn, at: datetime) -> None:
@@ -91,13 +96,18 @@ class Ingest:
                 Consent.purpose == consent.purpose.value,
             )
         )
+        self._apply_consent(session, customer, consent, at, row)
+        session.flush()
+
+    def _apply_consent(self, session: Session, customer: Customer, consent: ConsentIn, at: datetime,
+                       row: Consent | None) -> None:
+        """The newest statement wins; an older one arriving late (webhooks are unordered) changes nothing."""
         if row is None:
             session.add(Consent(customer_id=customer.id, channel=consent.channel.value,
                                 purpose=consent.purpose.value, granted=consent.granted, source=consent.source,
                                 recorded_at=at))
         elif row.recorded_at <= at and (row.granted != consent.granted or row.source != consent.source):
             row.granted, row.source, row.recorded_at = consent.granted, consent.source, at
-        session.flush()
 
     def email_unsubscribed(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
         customer.email_unsubscribed_at = customer.email_unsubscribed_at or at
