@@ -14,9 +14,9 @@ from aftercare.services.commands import ConsentIn, CustomerIn, ItemIn, OrderIn
 # locale -> (share, [(time zone, region, phone prefix)])
 LOCALES = {
     "en": (0.6, [("America/New_York", "US", "+1212555"), ("America/Chicago", "US", "+1312555"),
-                 ("America/Los_Angeles", "US", "+1415555"), ("Europe/London", "GB", "+447700900")]),
-    "ko": (0.2, [("Asia/Seoul", "KR", "+8210555")]),
-    "ar": (0.2, [("Asia/Riyadh", "SA", "+96650555"), ("Asia/Dubai", "AE", "+97150555")]),
+                 ("America/Los_Angeles", "US", "+1415555"), ("Europe/London", "GB", "+4479111")]),
+    "ko": (0.2, [("Asia/Seoul", "KR", "+821055")]),
+    "ar": (0.2, [("Asia/Riyadh", "SA", "+9665055"), ("Asia/Dubai", "AE", "+9715055")]),
 }
 NAMES = {
     "en": ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie"],
@@ -38,7 +38,9 @@ def make_customers(rng: random.Random, count: int, start: datetime) -> list[Synt
         locale = rng.choices(list(LOCALES), weights=[v[0] for v in LOCALES.values()])[0]
         zone, region, prefix = rng.choice(LOCALES[locale][1])
         has_phone = rng.random() < 0.7
-        phone = f"{prefix}{rng.randint(1000, 9999)}" if has_phone else None
+        # Mobile numbers of the right length for each country (E.164: 11-12 digits here).
+        digits = {"US": 11, "GB": 12, "KR": 12, "SA": 12, "AE": 12}[region] - (len(prefix) - 1)
+        phone = f"{prefix}{rng.randint(10 ** (digits - 1), 10 ** digits - 1)}" if has_phone else None
         if has_phone and rng.random() < 0.01:
             phone = "+1555"  # a malformed number, as real stores have
         email = f"customer{n}@example.com" if rng.random() > 0.01 else f"customer{n}@@broken"

@@ -37,6 +37,8 @@ def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str, at: 
     for spec, offset in wanted:
         due = at + offset
         step = existing.get(spec.name)
+        if step is None and spec.per_customer and _customer_has(session, row.customer_id, spec.name, due):
+            continue  # one per customer per cycle: a second order must not double a points reminder
         if step is None:
             session.add(
                 ScheduledStep(
@@ -57,6 +59,14 @@ def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str, at: 
             touched.append(spec.name)
     session.flush()
     return touched
+
+
+def _customer_has(session: Session, customer_id: int, step: str, due: datetime) -> bool:
+    return session.scalar(
+        select(ScheduledStep.id).where(
+            ScheduledStep.customer_id == customer_id, ScheduledStep.step == step, ScheduledStep.first_due_at == due
+        ).limit(1)
+    ) is not None
 
 
 def cancel_steps(

@@ -108,10 +108,10 @@ class Sweeper:
         while max_batches is None or batches < max_batches:
             report = self.process_batch(worker_id=worker_id, journey_id=journey_id, batch_size=batch_size,
                                         reclaim_own=batches == 0)
-            if report.claimed == 0:
-                break
             total.merge(report)
             batches += 1
+            if report.claimed < (batch_size or self.batch_size):  # a short batch: nothing else is due
+                break
         return total
 
     def process_batch(self, *, worker_id: str = "sweep", journey_id: int | None = None,

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from tests.conftest import skip_or_fail
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -87,10 +89,10 @@ def _prism_bin() -> Path | None:
 def mock_spec(name: str) -> Path:
     root = os.environ.get("AFTERCARE_PROVIDER_SPECS")
     if not root:
-        pytest.skip("contract tests need AFTERCARE_PROVIDER_SPECS (the folder holding specs/ and mock/)")
+        skip_or_fail("contract tests need AFTERCARE_PROVIDER_SPECS (the folder holding specs/ and mock/)")
     spec = Path(root) / "mock" / name
     if not spec.is_file():
-        pytest.skip(f"contract tests need {spec} (AFTERCARE_PROVIDER_SPECS points at the wrong folder?)")
+        skip_or_fail(f"contract tests need {spec} (AFTERCARE_PROVIDER_SPECS points at the wrong folder?)")
     return spec
 
 
@@ -143,7 +145,7 @@ def recorder(upstream_port: int, provider: MockProvider) -> ThreadingHTTPServer:
 def start_prism(spec: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     prism = _prism_bin()
     if prism is None:
-        pytest.skip(
+        skip_or_fail(
             "contract tests need Prism: npm install --prefix .tools/prism @stoplight/prism-cli "
             "(or set AFTERCARE_PRISM_BIN)"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from contract_support import MockProvider, assert_all_valid
+from tests.integration.contract_support import MockProvider, assert_all_valid
 from pydantic import SecretStr
 
 from aftercare.clock import FrozenClock

@@ -15,7 +15,7 @@ from aftercare.providers.base import Outcome, SmsMessage
 from aftercare.providers.ratelimit import TokenBucket
 from aftercare.providers.twilio import TwilioSmsSender
 
-from contract_support import MockProvider, assert_all_valid
+from tests.integration.contract_support import MockProvider, assert_all_valid
 
 pytestmark = pytest.mark.contract
 

@@ -176,3 +176,12 @@ def test_every_decision_is_logged_with_its_reason(services, clock):
         rows = session.execute(select(DecisionLog.step, DecisionLog.outcome, DecisionLog.reason)).all()
     assert ("setup_guide", "skip", "no_marketing_consent") in rows
     assert ("confirmation", "send", None) in rows
+
+
+def test_a_points_reminder_is_scheduled_once_per_customer_even_with_two_orders(services, clock, email, sms):
+    expiring = dict(points_expiring=150, points_expire_at=START + timedelta(days=40))
+    place_order(services, n=1, customer=a_customer(1, **expiring))
+    place_order(services, n=2, customer=a_customer(1, **expiring))
+    run_until(services, clock, START + timedelta(days=11), tick=timedelta(hours=6))
+    reminders = [m for m in email.sent + sms.sent if m.step == "points_expiry_30"]
+    assert len(reminders) == 1
