@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from babel import Locale
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    select_autoescape,
+)
 
 from aftercare.rendering import filters
 from aftercare.rendering.context import MessageContext

@@ -1,0 +1,400 @@
+"""Every template, in every locale, rendered strictly; plus the renderer's escaping, fallback and filters."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from aftercare.domain.journey import build_journey
+from aftercare.rendering.context import MessageContext, sample_context
+from aftercare.rendering.renderer import TEMPLATES_DIR, Renderer, TemplateMissingError
+from aftercare.rendering.segments import SMS_SEGMENT_BUDGET
+
+EMAIL_STEPS = (
+    "confirmation", "shipped", "delay_notice", "delivered_notice", "setup_guide", "csat", "service_recovery",
+    "review_request", "winback_1", "winback_2", "winback_3", "cancellation_notice", "points_expiry_30",
+    "points_expiry_7",
+)
+SMS_STEPS = (
+    "shipped", "delay_notice", "delivered_notice", "csat", "review_request", "winback_1", "winback_2",
+    "winback_3", "points_expiry_30", "points_expiry_7",
+)
+LOCALES = ("en", "ko", "ar")
+SCRIPT = {"ko": re.compile(r"[\uac00-\ud7a3]"), "ar": re.compile(r"[\u0600-\u06ff]")}
+HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+JOURNEY = build_journey()
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer()
+
+
+def is_marketing(step: str) -> bool:
+    return JOURNEY.step(step).is_marketing
+
+
+def bare_context(step: str, locale: str) -> MessageContext:
+    """The sample with every optional field empty: templates must guard each one."""
+    return replace(
+        sample_context(step, locale, referral_invite=False),
+        shipping_address=None, cancel_until=None, points_expire_at=None, discount_codes=(),
+        discount_total=0, points_earned=0, points_to_next_reward=0, points_balance=0, carrier=None,
+        tracking_number=None, tracking_url=None, promised_at=None, delivered_at=None, review_url=None,
+        goodwill_points=0, referral_url=None, cross_sell=(), offer_code=None, unsubscribe_url=None,
+        preferences_url=None, order_url=None,
+    )
+
+
+def test_the_template_files_are_exactly_one_per_locale_step_and_channel() -> None:
+    expected = {f"{loc}/{step}.email.html" for loc in LOCALES for step in EMAIL_STEPS}
+    expected |= {f"{loc}/{step}.sms.txt" for loc in LOCALES for step in SMS_STEPS}
+    found = {
+        p.relative_to(TEMPLATES_DIR).as_posix()
+        for p in TEMPLATES_DIR.rglob("*.*")
+        if not p.name.startswith("_")  # shared macros, not a step's template
+    }
+    assert found == expected
+
+
+def test_every_journey_step_has_an_email_and_every_sms_step_has_a_budget() -> None:
+    assert set(JOURNEY.names) == set(EMAIL_STEPS)
+    assert set(SMS_SEGMENT_BUDGET) == set(SMS_STEPS)
+
+
+@pytest.mark.parametrize("vip", [False, True], ids=["member", "vip"])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", EMAIL_STEPS)
+def test_every_email_renders_in_its_own_language_and_direction(
+    renderer: Renderer, step: str, locale: str, vip: bool
+) -> None:
+    email = renderer.render_email(step, locale, sample_context(step, locale, vip=vip))
+
+    assert email.template == f"{locale}/{step}.email" and email.locale == locale
+    assert email.subject and "\n" not in email.subject
+    direction = "rtl" if locale == "ar" else "ltr"
+    assert f'<html lang="{locale}" dir="{direction}">' in email.html
+    assert not HTML_TAG.search(email.text)
+    if locale in SCRIPT:
+        for part in (email.subject, email.html, email.text):
+            assert SCRIPT[locale].search(part), part
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", EMAIL_STEPS)
+def test_every_email_renders_with_every_optional_field_empty(
+    renderer: Renderer, step: str, locale: str
+) -> None:
+    email = renderer.render_email(step, locale, bare_context(step, locale))
+    assert "None" not in email.text and "None" not in email.html
+
+
+@pytest.mark.parametrize("vip", [False, True], ids=["member", "vip"])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", SMS_STEPS)
+def test_every_sms_renders_within_its_segment_budget(
+    renderer: Renderer, step: str, locale: str, vip: bool
+) -> None:
+    sms = renderer.render_sms(step, locale, sample_context(step, locale, vip=vip))
+
+    assert sms.template == f"{locale}/{step}.sms" and sms.locale == locale
+    assert sms.segments <= SMS_SEGMENT_BUDGET[step], f"{sms.segments} segments ({sms.encoding}): {sms.body!r}"
+    if locale in SCRIPT:
+        assert SCRIPT[locale].search(sms.body)
+    else:
+        assert sms.encoding == "GSM-7", sms.body  # one stray character would double the cost
+    if is_marketing(step):
+        assert "STOP" in sms.body.splitlines()[-1]
+    else:
+        assert "STOP" not in sms.body
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", SMS_STEPS)
+def test_every_sms_renders_with_every_optional_field_empty(
+    renderer: Renderer, step: str, locale: str
+) -> None:
+    sms = renderer.render_sms(step, locale, bare_context(step, locale))
+    assert "None" not in sms.body
+    assert sms.segments <= SMS_SEGMENT_BUDGET[step]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", [s for s in EMAIL_STEPS if is_marketing(s)])
+def test_marketing_emails_carry_unsubscribe_and_preferences_links(
+    renderer: Renderer, step: str, locale: str
+) -> None:
+    ctx = sample_context(step, locale)
+    email = renderer.render_email(step, locale, ctx)
+    for part in (email.html, email.text):
+        assert ctx.unsubscribe_url in part and ctx.preferences_url in part
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", [s for s in EMAIL_STEPS if not is_marketing(s)])
+def test_transactional_emails_carry_no_unsubscribe_link(renderer: Renderer, step: str, locale: str) -> None:
+    ctx = sample_context(step, locale)
+    assert ctx.unsubscribe_url not in renderer.render_email(step, locale, ctx).html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", [s for s in EMAIL_STEPS if is_marketing(s)])
+def test_vip_customers_are_thanked_as_vips_in_marketing_emails(
+    renderer: Renderer, step: str, locale: str
+) -> None:
+    vip = renderer.render_email(step, locale, sample_context(step, locale, vip=True))
+    member = renderer.render_email(step, locale, sample_context(step, locale, vip=False))
+    assert "VIP" in vip.html and "VIP" in vip.text
+    assert "VIP" not in member.html and "VIP" not in member.text
+
+
+@pytest.mark.parametrize(
+    ("locale", "total"), [("en", "$409.84"), ("ko", "₩410"), ("ar", "409.84\u00a0ر.س.")]
+)
+def test_confirmation_shows_the_order_and_its_localised_money(
+    renderer: Renderer, locale: str, total: str
+) -> None:
+    ctx = sample_context("confirmation", locale)
+    email = renderer.render_email("confirmation", locale, ctx)
+    for part in (email.html, email.text):
+        assert ctx.order_number in part and total in part
+        assert "WELCOME20" in part and "Visa ending 4242" in part and "Springfield" in part
+        assert "Espresso Machine Pro" in part and "398" in part and "80" in part
+
+
+@pytest.mark.parametrize(
+    ("locale", "cancel_until"),
+    [("en", "3/1/26, 12:30\u202fPM"), ("ko", "26. 3. 2."), ("ar", "1\u200f/3\u200f/2026، 8:30 م")],
+)
+def test_times_are_shown_in_the_customers_own_zone(
+    renderer: Renderer, locale: str, cancel_until: str
+) -> None:
+    """cancel_until is 17:30 UTC: 12:30 in New York, 02:30 the next day in Seoul, 20:30 in Riyadh."""
+    email = renderer.render_email("confirmation", locale, sample_context("confirmation", locale))
+    assert cancel_until in email.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_shipping_messages_link_to_tracking(renderer: Renderer, locale: str) -> None:
+    for step in ("shipped", "delay_notice"):
+        ctx = sample_context(step, locale)
+        email = renderer.render_email(step, locale, ctx)
+        assert ctx.tracking_url in email.html and ctx.tracking_url in email.text
+        assert ctx.tracking_url in renderer.render_sms(step, locale, ctx).body
+    shipped = renderer.render_email("shipped", locale, sample_context("shipped", locale))
+    assert "1Z001985YW99744790" in shipped.text
+
+
+def test_shipped_and_delay_notice_show_the_promised_date(renderer: Renderer) -> None:
+    for step in ("shipped", "delay_notice"):
+        assert "Mar 6, 2026" in renderer.render_email(step, "en", sample_context(step)).text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_csat_email_links_all_five_scores(renderer: Renderer, locale: str) -> None:
+    ctx = sample_context("csat", locale)
+    email = renderer.render_email("csat", locale, ctx)
+    for score in range(1, 6):
+        assert f'href="{ctx.csat_links[score]}"' in email.html
+        assert ctx.csat_links[score] in email.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_csat_sms_asks_for_a_reply_from_1_to_5_without_links(renderer: Renderer, locale: str) -> None:
+    body = renderer.render_sms("csat", locale, sample_context("csat", locale)).body
+    assert "1" in body and "5" in body and "http" not in body
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_review_request_links_each_item_and_the_order(renderer: Renderer, locale: str) -> None:
+    ctx = sample_context("review_request", locale)
+    email = renderer.render_email("review_request", locale, ctx)
+    for url in [item.review_url for item in ctx.items] + [ctx.review_url]:
+        assert url in email.html and url in email.text
+    assert ctx.review_url in renderer.render_sms("review_request", locale, ctx).body
+
+
+def test_review_request_asks_for_an_honest_review_not_a_good_one(renderer: Renderer) -> None:
+    ctx = sample_context("review_request")
+    text = renderer.render_email("review_request", "en", ctx).text
+    text += renderer.render_sms("review_request", "en", ctx).body
+    assert "honest" in text and "good or bad" in text.lower()
+    assert not re.search(r"5[- ]star|positive", text, re.IGNORECASE)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_setup_guide_shows_only_items_with_instructions_plus_cross_sell_and_referral(
+    renderer: Renderer, locale: str
+) -> None:
+    ctx = sample_context("setup_guide", locale)
+    email = renderer.render_email("setup_guide", locale, ctx)
+    assert "Espresso Machine Pro" in email.html and "https://example.com/videos/espresso-setup" in email.html
+    assert "House Blend Beans" not in email.html
+    assert "https://example.com/p/sku-grinder" in email.text and ctx.referral_url in email.text
+    no_referral = sample_context("setup_guide", locale, referral_invite=False)
+    without = renderer.render_email("setup_guide", locale, no_referral)
+    assert ctx.referral_url not in without.html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_service_recovery_apologises_with_goodwill_points_and_support(
+    renderer: Renderer, locale: str
+) -> None:
+    text = renderer.render_email("service_recovery", locale, sample_context("service_recovery", locale)).text
+    assert "200" in text and "support@example.com" in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_winback_escalates_from_missing_you_to_an_offer_to_a_last_chance(
+    renderer: Renderer, locale: str
+) -> None:
+    texts = [
+        renderer.render_email(step, locale, sample_context(step, locale)).text
+        for step in ("winback_1", "winback_2", "winback_3")
+    ]
+    assert "COMEBACK15" not in texts[0]
+    assert "COMEBACK15" in texts[1] and "COMEBACK15" in texts[2]
+    assert all("420" in text and "Burr Grinder" in text for text in texts)
+    no_points = replace(sample_context("winback_1", locale), points_balance=0)
+    assert "420" not in renderer.render_email("winback_1", locale, no_points).text
+
+
+@pytest.mark.parametrize("step", ["points_expiry_30", "points_expiry_7"])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_points_expiry_shows_expiring_points_their_date_and_the_balance(
+    renderer: Renderer, locale: str, step: str
+) -> None:
+    ctx = sample_context(step, locale)
+    email = renderer.render_email(step, locale, ctx)
+    sms = renderer.render_sms(step, locale, ctx)
+    expiry = {"en": "Apr 30, 2026", "ko": "2026. 5. 1.", "ar": "30\u200f/04\u200f/2026"}[locale]
+    for part in (email.text, sms.body):
+        assert "120" in part and "420" in part and expiry in part
+
+
+@pytest.mark.parametrize(("locale", "refund"), [("en", "$409.84"), ("ko", "₩410"), ("ar", "409.84")])
+def test_cancellation_notice_names_the_order_and_the_refund(
+    renderer: Renderer, locale: str, refund: str
+) -> None:
+    ctx = sample_context("cancellation_notice", locale)
+    email = renderer.render_email("cancellation_notice", locale, ctx)
+    for part in (email.html, email.text):
+        assert "#1042" in part and refund in part
+
+
+def test_delivered_notice_shows_the_delivery_time_in_the_customers_zone(renderer: Renderer) -> None:
+    email = renderer.render_email("delivered_notice", "en", sample_context("delivered_notice"))
+    assert "3/5/26, 10:30\u202fAM" in email.text  # 15:30 UTC in New York
+
+
+def test_a_hostile_first_name_is_escaped_in_html_and_literal_in_text(renderer: Renderer) -> None:
+    ctx = replace(sample_context("csat"), first_name="<script>alert(1)</script>")
+    email = renderer.render_email("csat", "en", ctx)
+    assert "<script>" not in email.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
+    assert "<script>alert(1)</script>" in email.text
+    sub = renderer.render_email("service_recovery", "en", replace(ctx, step="service_recovery")).subject
+    assert "<script>alert(1)</script>" in sub
+
+
+def test_urls_with_ampersands_stay_raw_in_the_text_part(renderer: Renderer) -> None:
+    ctx = replace(sample_context("shipped"), tracking_url="https://t.example/?a=1&b=2")
+    email = renderer.render_email("shipped", "en", ctx)
+    assert "https://t.example/?a=1&b=2" in email.text and "https://t.example/?a=1&amp;b=2" in email.html
+
+
+@pytest.mark.parametrize("locale", ["fr", "de-DE", ""])
+def test_an_unsupported_locale_renders_english(renderer: Renderer, locale: str) -> None:
+    email = renderer.render_email("shipped", locale, sample_context("shipped"))
+    assert email.locale == "en" and email.template == "en/shipped.email"
+    assert "has shipped" in email.text
+    assert renderer.render_sms("csat", locale, sample_context("csat")).locale == "en"
+
+
+def test_a_regional_locale_uses_its_language(renderer: Renderer) -> None:
+    assert renderer.render_sms("csat", "ko-KR", sample_context("csat", "ko")).template == "ko/csat.sms"
+
+
+def test_a_missing_template_raises_an_error_naming_step_and_channel(renderer: Renderer) -> None:
+    with pytest.raises(TemplateMissingError, match=r"sms.*'confirmation'"):
+        renderer.render_sms("confirmation", "ko", sample_context("confirmation", "ko"))
+    with pytest.raises(TemplateMissingError, match=r"email.*'no_such_step'"):
+        renderer.render_email("no_such_step", "en", sample_context("csat"))
+
+
+def test_has_template_answers_with_the_english_fallback(renderer: Renderer) -> None:
+    assert renderer.has_template("csat", "sms", "ar")
+    assert renderer.has_template("csat", "sms", "fr")
+    assert not renderer.has_template("confirmation", "sms", "en")
+    assert renderer.has_template("confirmation", "email", "ko")
+
+
+def write(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_a_locale_without_a_file_for_a_step_falls_back_to_english(tmp_path: Path) -> None:
+    write(tmp_path, "en/csat.sms.txt", "Hello {{ first_name }}")
+    write(tmp_path, "ko/shipped.sms.txt", "안녕하세요")
+    sms = Renderer(tmp_path).render_sms("csat", "ko", sample_context("csat", "ko"))
+    assert (sms.body, sms.locale, sms.template) == ("Hello 지민", "en", "en/csat.sms")
+
+
+def test_a_template_using_a_field_that_does_not_exist_fails(tmp_path: Path) -> None:
+    write(tmp_path, "en/csat.sms.txt", "Hi {{ first_name }}, {{ nickname }}")
+    write(
+        tmp_path, "en/csat.email.html",
+        "{% block subject %}x{% endblock %}{% block html %}{{ shipping_address.floor }}{% endblock %}"
+        "{% block text %}x{% endblock %}",
+    )
+    renderer = Renderer(tmp_path)
+    with pytest.raises(UndefinedError, match="nickname"):
+        renderer.render_sms("csat", "en", sample_context("csat"))
+    with pytest.raises(UndefinedError, match="floor"):
+        renderer.render_email("csat", "en", sample_context("csat"))
+
+
+def test_an_email_template_missing_a_block_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, "en/csat.email.html", "{% block subject %}x{% endblock %}{% block html %}y{% endblock %}")
+    with pytest.raises(TemplateMissingError, match="text"):
+        Renderer(tmp_path).render_email("csat", "en", sample_context("csat"))
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("en", "$409.84|Mar 1, 2026|1,234,567"),
+        ("ko", "₩410|2026. 3. 2.|1,234,567"),
+    ],
+)
+def test_filters_format_in_the_customers_locale_and_zone(tmp_path: Path, locale: str, expected: str) -> None:
+    """The order was placed at 15:30 UTC on 1 March: already 2 March in Seoul."""
+    source = "{{ total | money(currency) }}|{{ order_placed_at | date }}|{{ 1234567 | number }}"
+    write(tmp_path, f"{locale}/x.sms.txt", source)
+    assert Renderer(tmp_path).render_sms("x", locale, sample_context("x", locale)).body == expected
+
+
+def test_an_over_long_sms_is_counted_over_budget(tmp_path: Path) -> None:
+    """The budget test above would catch a template that grows: the count is the real one."""
+    write(tmp_path, "en/csat.sms.txt", "{{ store_name }} " * 20)
+    sms = Renderer(tmp_path).render_sms("csat", "en", sample_context("csat"))
+    assert sms.segments > SMS_SEGMENT_BUDGET["csat"]
+
+
+def test_sms_bodies_replace_babel_no_break_spaces_to_stay_in_gsm7(renderer: Renderer) -> None:
+    sms = renderer.render_sms("delivered_notice", "en", sample_context("delivered_notice"))
+    assert "10:30 AM" in sms.body and sms.encoding == "GSM-7"
+
+
+def test_templates_are_compiled_once_and_never_read_again(tmp_path: Path) -> None:
+    """A batch renders tens of thousands of messages: the file is parsed on first use only."""
+    write(tmp_path, "en/csat.sms.txt", "first {{ first_name }}")
+    renderer = Renderer(tmp_path)
+    assert renderer.render_sms("csat", "en", sample_context("csat")).body == "first Alex"
+    write(tmp_path, "en/csat.sms.txt", "second {{ first_name }}")
+    assert renderer.render_sms("csat", "en", sample_context("csat")).body == "first Alex"
