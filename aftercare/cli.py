@@ -138,6 +138,9 @@ def _parse_time(value: str) -> datetime:
 from aftercare.winback.cli import backtest_winback  # noqa: E402
 
 app.command("backtest-winback")(backtest_winback)
+from aftercare.analytics.cli import lift_command  # noqa: E402
+
+app.command("lift")(lift_command)
 
 if __name__ == "__main__":
     app()
