@@ -31,8 +31,61 @@ CARRIERS = (("UPS", "https://www.ups.com/track?tracknum={}"), ("FedEx", "https:/
             ("DHL", "https://www.dhl.com/track?id={}"))
 ON_TIME_CSAT = (0.03, 0.04, 0.08, 0.30, 0.55)  # P(score 1..5): mean 4.3
 LATE_CSAT = (0.28, 0.25, 0.20, 0.15, 0.12)  # mean 2.6
-# The true effect of each win-back message: chance it brings the customer back within two weeks.
-WINBACK_RETURN = {"winback_1": 0.08, "winback_2": 0.06, "winback_3": 0.05}
+
+
+@dataclass(frozen=True)
+class TrueEffect:
+    """What sending one step really does in the synthetic store, in `aftercare lift`'s own terms.
+
+    `delta` is added to the chance of `outcome` (a name from `aftercare.analytics.lift.OUTCOMES`) for a
+    customer who is sent the step, compared with one held out. `aftercare lift` on a simulation should
+    recover it within its interval; the test in tests/integration/test_lift_recovers_effects.py checks it.
+    """
+
+    step: str
+    outcome: str
+    delta: float
+    how: str
+
+
+# The store's built-in true effects, defined once. Everything else customers do (CSAT answers, repeat
+# orders, refunds) happens whether or not a marketing message is sent.
+TRUE_EFFECTS: tuple[TrueEffect, ...] = (
+    TrueEffect("winback_1", "repeat_30d", 0.08, "an extra order 6 h to 7 days after the message"),
+    TrueEffect("winback_2", "repeat_30d", 0.06, "an extra order 6 h to 7 days after the message"),
+    TrueEffect("winback_3", "repeat_30d", 0.05, "an extra order 6 h to 7 days after the message"),
+    TrueEffect("review_request", "review", 0.25, "a review of the order's first item within 3 days"),
+    TrueEffect("setup_guide", "refund_60d", -0.03,
+               "a planned refund (6% of orders, 3-8 days after delivery) is called off for half of the guided"),
+)
+EFFECTS: dict[str, TrueEffect] = {e.step: e for e in TRUE_EFFECTS}
+
+
+def expected_lift(step: str, holdout_share: float) -> float:
+    """The difference `aftercare lift` should find for `step`'s effect, given the holdout share.
+
+    For most steps that is the step's own `delta`. The win-back messages are a sequence: winback_2 is
+    scheduled only when winback_1 was sent, winback_3 only when winback_2 was, and each later message has
+    its own holdout draw. So a customer held out of winback_1 gets none of the three, and one sent
+    winback_1 gets winback_2 with chance (1 - h) and winback_3 with chance (1 - h)^2: the lift of a
+    win-back step is the effect of the rest of the sequence it starts,
+    ``1 - prod(1 - reach_i * delta_i)``. (Every message's extra order lands within 7 days and the
+    sequence spans 21 days, so all of it falls inside the 30-day window; a customer who comes back gets
+    no further win-back, which the product already accounts for.)
+    """
+    effect = EFFECTS[step]
+    if not step.startswith("winback_"):
+        return effect.delta
+    sequence = [e for e in TRUE_EFFECTS if e.step.startswith("winback_")]
+    start = [e.step for e in sequence].index(step)
+    stay_away = 1.0
+    for offset, later in enumerate(sequence[start:]):
+        stay_away *= 1.0 - (1.0 - holdout_share) ** offset * later.delta
+    return 1.0 - stay_away
+
+
+# Kept for callers of the win-back part alone: the chance a win-back message brings the customer back.
+WINBACK_RETURN = {e.step: e.delta for e in TRUE_EFFECTS if e.step.startswith("winback_")}
 
 
 @dataclass(frozen=True)
@@ -62,6 +115,7 @@ class Simulation:
     customers: dict[str, SyntheticCustomer] = field(default_factory=dict)
     answers_csat: set[str] = field(default_factory=set)
     late_orders: set[str] = field(default_factory=set)
+    guided_orders: set[int] = field(default_factory=set)  # order ids that were sent the setup guide
     order_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     report: SweepReport = field(default_factory=SweepReport)
 
@@ -112,8 +166,10 @@ class Simulation:
         self._at(delivered, "track", ship_id, order.external_id, "delivered")
         if self.rng.random() < self.config.refund_share:
             product = order.items[0].product_id
-            self._at(delivered + timedelta(days=self.rng.randint(1, 5)), "refund",
-                     RefundIn(f"refund-{order.external_id}", order.external_id, delivered, (product,)))
+            # After the setup guide (due a day after delivery), so the guide can prevent it: see TRUE_EFFECTS.
+            refund_at = delivered + timedelta(days=self.rng.randint(3, 8))
+            self._at(refund_at, "refund", RefundIn(f"refund-{order.external_id}", order.external_id, refund_at,
+                                                   (product,)))
 
     # The loop -----------------------------------------------------------------------------------------
     def run(self, on_tick: Callable[[int, int], None] | None = None) -> SweepReport:
@@ -153,6 +209,8 @@ class Simulation:
             ingest.record_tracking(session, shipment_external_id=args[0], order_external_id=args[1],
                                    status=args[2], at=when, now=now)
         elif kind == "refund":
+            if self._refund_prevented(session, args[0]):
+                return
             ingest.record_refund(session, args[0], now)
         elif kind == "csat":
             ingest.record_csat(session, order_id=args[0], score=args[1], channel=args[2], at=when, now=now)
@@ -188,7 +246,9 @@ class Simulation:
                 self._at(now + timedelta(hours=rng.randint(1, 30)), "csat", m.order_id, score, m.channel)
             elif m.step == "service_recovery" and rng.random() < 0.85:
                 self._at(now + timedelta(days=rng.randint(1, 3)), "resolve", m.order_id)
-            elif m.step == "review_request" and rng.random() < 0.25:
+            elif m.step == "setup_guide":
+                self.guided_orders.add(m.order_id)
+            elif m.step == "review_request" and rng.random() < EFFECTS["review_request"].delta:
                 weights = LATE_CSAT if late else ON_TIME_CSAT
                 product = self._first_product(m.order_id)
                 if product:
@@ -196,12 +256,20 @@ class Simulation:
                              rng.choices(range(1, 6), weights=weights)[0], m.order_id)
             elif m.step in WINBACK_RETURN and rng.random() < WINBACK_RETURN[m.step]:
                 customer = self.customers[m.customer_ext]
-                self._plan_order(customer, now + timedelta(hours=rng.randint(6, 14 * 24)))
+                self._plan_order(customer, now + timedelta(hours=rng.randint(6, 7 * 24)))
             if m.purpose == "marketing":
                 if m.channel == "sms" and rng.random() < 0.02:
                     self._at(now + timedelta(minutes=30), "stop", m.customer_id)
                 elif m.channel == "email" and rng.random() < 0.01:
                     self._at(now + timedelta(hours=2), "unsub", m.customer_id)
+
+    def _refund_prevented(self, session: Any, refund: RefundIn) -> bool:
+        """A guided customer calls off a planned refund with chance |delta| / refund_share."""
+        order_id = session.scalar(select(Order.id).where(Order.external_id == refund.order_external_id))
+        if order_id not in self.guided_orders:
+            return False
+        share = -EFFECTS["setup_guide"].delta / self.config.refund_share
+        return self.rng.random() < share
 
     def _first_product(self, order_id: int) -> str | None:
         from aftercare.db.models import OrderItem
