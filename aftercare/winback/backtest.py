@@ -195,12 +195,17 @@ def run_backtest(
     weeks: int = 39,
     min_purchase_days: int = 3,
     validation_weeks: int | None = None,
+    days_by_customer: Histories | None = None,
 ) -> BacktestReport:
+    """Score the rules at `cutoff`; on CDNOW unless `days_by_customer` (e.g. a store's own history) is given."""
     if weeks < 1:
         raise ValueError("weeks must be >= 1")
     if min_purchase_days < 1:
         raise ValueError("min_purchase_days must be >= 1")
-    days_by_customer = purchase_days(load_transactions())
+    if days_by_customer is None:
+        days_by_customer = purchase_days(load_transactions())
+    if not days_by_customer:
+        raise ValueError("no purchase history to backtest on")
     data_start = min(days[0] for days in days_by_customer.values())
     data_end = max(days[-1] for days in days_by_customer.values())
     window_end = cutoff + timedelta(weeks=weeks)
