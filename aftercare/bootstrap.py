@@ -28,6 +28,7 @@ from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings
 from aftercare.services.sweep import Sweeper
 from aftercare.settings import Settings, get_settings
+from aftercare.winback.store import load_rule
 
 
 @dataclass
@@ -100,7 +101,10 @@ def build_services(
                        timedelta(days=settings.link_ttl_days))
     timings = settings.journey
     ingest = Ingest(journey=journey, goodwill_points=timings.goodwill_points,
-                    points_per_unit=timings.points_per_currency_unit)
+                    points_per_unit=timings.points_per_currency_unit,
+                    lapse_rule=load_rule(settings.winback_rule, settings.resolved_winback_rule_file,
+                                         timings.winback_lapse_days),
+                    winback_offset=timedelta(days=timings.winback_sequence_days[0]))
     context_settings = ContextSettings(
         store_name=settings.store_name, support_email=settings.support_email,
         cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,

@@ -141,6 +141,9 @@ app.command("backtest-winback")(backtest_winback)
 from aftercare.analytics.cli import lift_command  # noqa: E402
 
 app.command("lift")(lift_command)
+from aftercare.winback.cli import fit_winback  # noqa: E402
+
+app.command("fit-winback")(fit_winback)
 
 if __name__ == "__main__":
     app()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,17 @@ class Settings(BaseSettings):
     )
     holdout_share: float = 0.05
     holdout_salt: str = "aftercare"
+
+    # Win-back timing: which lapse rule times winback_1 (see aftercare/winback/store.py).
+    winback_rule: Literal["fixed", "bgnbd", "cadence"] = Field(
+        default="fixed",
+        description=(
+            "fixed: the journey's winback_lapse_days after delivery. bgnbd / cadence: the customer's own lapse "
+            "day from the fit `aftercare fit-winback` recorded in winback_rule_file (customers with fewer than "
+            "3 purchase days keep the fixed window). On CDNOW BG/NBD's F1 lead over fixed was small."
+        ),
+    )
+    winback_rule_file: Path | None = Field(default=None, description="Defaults to <home>/winback_rule.json.")
 
     # Sweep
     sweep_batch_size: int = 500
@@ -124,6 +136,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'aftercare.db').as_posix()}"
+
+    @property
+    def resolved_winback_rule_file(self) -> Path:
+        return self.winback_rule_file or self.home / "winback_rule.json"
 
     @property
     def resolved_outbox_dir(self) -> Path:

@@ -8,28 +8,32 @@ session and never commit, so one inbox event is applied in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aftercare.clock import as_utc
 from aftercare.contact import normalise_email, normalise_phone
 from aftercare.db.models import (
     Consent,
     CsatAnswer,
     Customer,
-    Journey as JourneyRow,
     Order,
     OrderItem,
     RecoveryCase,
     ReturnItem,
     Review,
+    ScheduledStep,
     Shipment,
+)
+from aftercare.db.models import (
+    Journey as JourneyRow,
 )
 from aftercare.domain import journey as j
 from aftercare.domain.journey import Journey, Trigger
-from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.domain.vocabulary import Channel, Purpose, StepStatus
 from aftercare.services import scheduler
 from aftercare.services.commands import (
     EXCEPTION_STATUSES,
@@ -40,6 +44,8 @@ from aftercare.services.commands import (
     OrderIn,
     RefundIn,
 )
+from aftercare.winback.rules import LapseRule
+from aftercare.winback.store import winback_due
 
 
 class UnknownOrder(LookupError):
@@ -53,6 +59,9 @@ class Ingest:
     points_per_unit: float = 1.0
     happy_min_score: int = 4
     unhappy_max_score: int = 2
+    # Win-back timed to the customer (AFTERCARE_WINBACK_RULE); None keeps the journey's fixed window.
+    lapse_rule: LapseRule | None = None
+    winback_offset: timedelta = timedelta(0)  # the sequence's first offset (winback_sequence_days[0])
 
     # Customers and consent -------------------------------------------------------------------------
     def upsert_customer(self, session: Session, data: CustomerIn, now: datetime) -> Customer:
@@ -233,6 +242,8 @@ class Ingest:
                 order.status = "delivered"
             session.flush()
             scheduler.fire(session, self.journey, journey_row, Trigger.DELIVERED, at, now)
+            if self.lapse_rule is not None:
+                self._time_winback(session, order, journey_row, at)
         elif status in EXCEPTION_STATUSES and shipment.delivered_at is None and shipment.exception_at is None:
             shipment.exception_at = at
             session.flush()
@@ -293,6 +304,21 @@ class Ingest:
         session.add(review)
         session.flush()
         return review
+
+    def _time_winback(self, session: Session, order: Order, journey_row: JourneyRow, delivered_at: datetime) -> None:
+        """Move winback_1 to the lapse day the configured rule gives for this customer's purchase days."""
+        placed = session.scalars(select(Order.placed_at).where(Order.customer_id == order.customer_id,
+                                                                Order.status != "cancelled"))
+        assert self.lapse_rule is not None
+        due = winback_due(self.lapse_rule, [as_utc(p).date() for p in placed], delivered_at, self.winback_offset)
+        if due is None:
+            return  # too few purchase days for the model: the fixed window stays
+        step = session.scalar(select(ScheduledStep).where(ScheduledStep.journey_id == journey_row.id,
+                                                          ScheduledStep.step == j.WINBACK_1,
+                                                          ScheduledStep.status == StepStatus.PENDING.value))
+        if step is not None and step.trigger == Trigger.DELIVERED:
+            step.due_at = step.first_due_at = due
+            session.flush()
 
     # -------------------------------------------------------------------------------------------------
     def _order(self, session: Session, external_id: str) -> tuple[Order, JourneyRow]:

@@ -108,3 +108,36 @@ app.command("backtest-winback")(backtest_winback)
 
 if __name__ == "__main__":
     app()
+
+
+def fit_winback(
+    db: str | None = typer.Option(None, help="A SQLite database file; default: the configured database."),
+    weeks: int = typer.Option(26, help="Weeks before the store's last order used as the 'came back?' window."),
+    min_customers: int = typer.Option(100, help="Fit only with this many customers with >= 3 purchase days."),
+) -> None:
+    """Backtest the lapse rules on THIS store's orders and record the fit for AFTERCARE_WINBACK_RULE."""
+    from aftercare.clock import SystemClock
+    from aftercare.db.engine import make_engine, make_session_factory
+    from aftercare.settings import get_settings
+    from aftercare.winback.store import NotEnoughHistory, backtest_store, choice_record, save_choice
+
+    settings = get_settings()
+    engine = make_engine(f"sqlite:///{db}" if db else settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        result = backtest_store(session, weeks=weeks, min_customers=min_customers)
+    engine.dispose()
+    if isinstance(result, NotEnoughHistory):
+        print(f"Not enough order history to choose a lapse model: {result.detail}. "
+              f"Nothing recorded; the engine keeps AFTERCARE_WINBACK_RULE={settings.winback_rule}.")
+        print(json.dumps({"fitted": False, "customers": result.customers, "needed": result.needed,
+                          "detail": result.detail}))
+        return
+    Console(width=110).print(_table(f"This store, cutoff {result.cutoff}, {result.weeks} weeks after", result,
+                                    result.scores))
+    print(choice_reason(result))
+    record = choice_record(result, SystemClock().now())
+    path = settings.resolved_winback_rule_file
+    save_choice(path, record)
+    print(f"Recorded in {path}. The engine uses AFTERCARE_WINBACK_RULE={settings.winback_rule}; "
+          f"set it to {record['chosen']} to follow this backtest.")
+    print(json.dumps({"fitted": True, **{k: record[k] for k in ("cutoff", "weeks", "chosen", "scores")}}))
