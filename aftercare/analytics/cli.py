@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,12 +18,12 @@ from aftercare.analytics.lift import METHOD_NOTE, data_as_of, format_row, lift, 
 
 
 def lift_command(
-    db: Path | None = typer.Option(None, help="A SQLite database file (e.g. .aftercare/demo.db)."),
-    database_url: str | None = typer.Option(None, help="Any SQLAlchemy URL; overrides --db and settings."),
-    as_of: str | None = typer.Option(
-        None, help="Measure up to this time (ISO, with zone). Default: the earlier of now and the data's last "
-                   "event, so a finished simulation's end is not read as months of silence."),
-    step: list[str] = typer.Option([], help="Only these steps (repeatable)."),
+    db: Annotated[Path | None, typer.Option(help="A SQLite database file (e.g. .aftercare/demo.db).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Any SQLAlchemy URL; overrides --db and settings.")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        help="Measure up to this time (ISO, with zone). Default: the earlier of now and the data's last "
+             "event, so a finished simulation's end is not read as months of silence.")] = None,
+    step: Annotated[list[str] | None, typer.Option(help="Only these steps (repeatable).")] = None,
 ) -> None:
     """Per marketing step: outcomes of customers sent the message vs held out, with 95% intervals."""
     from aftercare.clock import SystemClock

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aftercare.analytics.lift import HELD_OUT, SENT, TOO_SMALL, Events, Exposure, compute_lift, first_exposures
+from aftercare.analytics.lift import (
+    HELD_OUT,
+    SENT,
+    TOO_SMALL,
+    Events,
+    Exposure,
+    compute_lift,
+    first_exposures,
+)
 from aftercare.analytics.stats import newcombe_difference, smallest_expected_count, wilson
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
