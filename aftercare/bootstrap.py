@@ -24,6 +24,7 @@ from aftercare.links import LinkSigner
 from aftercare.providers.base import EmailSender, SmsSender
 from aftercare.providers.outbox import OutboxEmailSender, OutboxSmsSender
 from aftercare.rendering.renderer import Renderer
+from aftercare.services.cross_sell import CROSS_SELL_STEPS, CrossSeller
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings
 from aftercare.services.sweep import Sweeper
@@ -114,6 +115,7 @@ def build_services(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,
         email=email, sms=sms, links=links, context_settings=context_settings, ingest=ingest,
         batch_size=settings.sweep_batch_size, lease=timedelta(seconds=settings.sweep_lease_seconds),
+        cross_sell=CrossSeller(clock=clock.now), cross_sell_steps=CROSS_SELL_STEPS,
     )
     return Services(settings, engine, session_factory, clock, journey, policy, renderer, email, sms, links, ingest,
                     sweeper)

@@ -87,6 +87,7 @@ class Sweeper:
     batch_size: int = 500
     lease: timedelta = timedelta(minutes=5)
     cross_sell: CrossSell | None = None
+    cross_sell_steps: frozenset[str] | None = None  # steps that get cross-sell; None: every step
     # Test seam: called with a phase name ("reserved", "sending", "sent"); raise to simulate a crash there.
     fault: Callable[[str], None] | None = None
     _is_pg: bool = field(init=False, default=False)
@@ -231,7 +232,9 @@ class Sweeper:
                 now: datetime) -> list[_Planned]:
         spec = self.journey.step(step.step)
         customer = batch.customers[step.customer_id]
-        cross = self.cross_sell(session, batch, step.customer_id, step.order_id) if self.cross_sell else ()
+        cross: tuple[ProductView, ...] = ()
+        if self.cross_sell is not None and (self.cross_sell_steps is None or step.step in self.cross_sell_steps):
+            cross = self.cross_sell(session, batch, step.customer_id, step.order_id)
         ctx = build_context(step=step.step, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
                             batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross)
         locale = choose_locale(customer.locale)
