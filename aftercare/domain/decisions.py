@@ -37,6 +37,7 @@ class Send:
     product_ids: tuple[str, ...] = ()  # the items this message is about (returned ones left out)
     referral_invite: bool = False
     skipped_channels: tuple[tuple[Channel, Reason], ...] = ()
+    carries_points_expiry: bool = False  # a win-back that also carries the points-expiry reminder
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class DueStep:
 
 
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:
-    gate = _step_gate(step.spec, state, policy)
+    gate = _step_gate(step.spec, state, policy) or _points_merge_gate(step, state, now, policy)
     if gate is not None:
         return gate
     channels, refused = _eligible_channels(step.spec, state)
@@ -90,7 +91,50 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     products = state.order.kept_product_ids
     # A customer who gave any 5-star review is invited to refer a friend in later marketing messages.
     invite = step.spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
-    return Send(channels=channels, product_ids=products, referral_invite=invite, skipped_channels=tuple(refused))
+    return Send(channels=channels, product_ids=products, referral_invite=invite, skipped_channels=tuple(refused),
+                carries_points_expiry=_winback_carries_points(step.spec, state, now, policy))
+
+
+# How long a points reminder waits past a win-back's due time before deciding again (the win-back is then sent).
+MERGE_RECHECK = timedelta(minutes=10)
+
+
+def _points_merge_gate(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
+    """A points reminder folds into a win-back sent, or due, inside the frequency-cap window.
+
+    Sent inside the window: the win-back carried the points (see `_winback_carries_points`), so the reminder
+    is skipped as merged. Due inside the window: the reminder waits until just after the win-back's due time
+    and decides again; if the win-back was then held out, skipped or pushed past the window, the reminder
+    goes out on its own, so a reminder is never lost to a merge that did not happen (nor waits past its
+    own expiry for one).
+    """
+    spec = step.spec
+    if spec.name not in (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7):
+        return None
+    merge = state.merge
+    if merge.winback_sent_at is not None and merge.winback_sent_at > now - policy.frequency_cap:
+        return Skip(Reason.MERGED)
+    if merge.winback_due_at is not None and merge.winback_due_at <= now + policy.frequency_cap:
+        until = max(merge.winback_due_at, now) + MERGE_RECHECK
+        if spec.expires_after is None or until <= step.first_due_at + spec.expires_after:
+            return Defer(until, Reason.MERGED)
+    return None
+
+
+def _winback_carries_points(spec: StepSpec, state: CustomerState, now: datetime, policy: Policy) -> bool:
+    """A win-back carries the points reminder when one is due inside the cap window.
+
+    Not for a customer held out of that reminder: carrying it would send them what the holdout withholds.
+    """
+    merge = state.merge
+    return (
+        spec.name in j.WINBACK_STEPS
+        and state.points_expiring > 0
+        and merge.points_step is not None
+        and merge.points_due_at is not None
+        and merge.points_due_at <= now + policy.frequency_cap
+        and not in_holdout(state.customer_id, merge.points_step, policy)
+    )
 
 
 def _step_gate(spec: StepSpec, state: CustomerState, policy: Policy) -> Decision | None:

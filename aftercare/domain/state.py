@@ -31,6 +31,16 @@ class OrderState:
 
 
 @dataclass(frozen=True)
+class LoyaltyMerge:
+    """The customer's other per-customer messages, so a points reminder and a win-back can be one message."""
+
+    winback_sent_at: datetime | None = None  # the latest win-back sent inside the cap window
+    winback_due_at: datetime | None = None  # the earliest pending win-back step
+    points_step: str | None = None  # the earliest pending points-expiry step...
+    points_due_at: datetime | None = None  # ...and when it is due
+
+
+@dataclass(frozen=True)
 class CustomerState:
     customer_id: int
     locale: str
@@ -50,6 +60,7 @@ class CustomerState:
     reviews: Mapping[str, int] = field(default_factory=dict)  # product id -> stars
     newer_order_exists: bool = False
     has_phone: bool = False
+    merge: LoyaltyMerge = LoyaltyMerge()
 
     @property
     def vip(self) -> bool:

@@ -80,6 +80,7 @@ class MessageContext:
     referral_invite: bool = False
     referral_url: str | None = None
     cross_sell: tuple[ProductView, ...] = ()
+    points_expiry_reminder: bool = False  # this win-back also carries the points-expiry reminder
     offer_code: str | None = None
     unsubscribe_url: str | None = None
     preferences_url: str | None = None
@@ -137,6 +138,7 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         referral_invite=referral_invite,
         referral_url="https://example.com/refer/abc",
         cross_sell=(ProductView("sku-grinder", "Burr Grinder", "https://example.com/p/sku-grinder"),),
+        points_expiry_reminder=step.startswith("winback_"),
         offer_code="COMEBACK15",
         unsubscribe_url="https://example.com/u/abc",
         preferences_url="https://example.com/prefs/abc",

@@ -28,8 +28,9 @@ from aftercare.db.models import (
     Review,
     Shipment,
 )
-from aftercare.domain.state import CustomerState, OrderState
+from aftercare.domain.state import CustomerState, LoyaltyMerge, OrderState
 from aftercare.domain.vocabulary import Channel, MessageStatus, Purpose
+from aftercare.services.merge_state import load_merge_state
 
 _SENT_LIKE = (
     MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value,
@@ -51,6 +52,7 @@ class BatchState:
     reviews: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     recent_marketing: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     last_order_at: dict[int, datetime] = field(default_factory=dict)
+    merge: dict[int, LoyaltyMerge] = field(default_factory=dict)  # points-expiry / win-back merge (merge_state)
 
     def customer_state(self, customer_id: int, order_id: int) -> CustomerState:
         c = self.customers[customer_id]
@@ -97,6 +99,7 @@ class BatchState:
             recent_marketing_sends=tuple(self.recent_marketing.get(customer_id, ())),
             reviews=self.reviews.get(customer_id, {}),
             newer_order_exists=last is not None and last > o.placed_at,
+            merge=self.merge.get(customer_id, LoyaltyMerge()),
         )
 
 
@@ -155,6 +158,7 @@ def load_batch_state(
         .group_by(Order.customer_id)
     ):
         state.last_order_at[row.customer_id] = _aware(row.last)
+    state.merge = load_merge_state(session, cids, cap_since)
     return state
 
 

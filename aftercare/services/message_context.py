@@ -85,6 +85,7 @@ def build_context(
         referral_invite=decision.referral_invite,
         referral_url=links.url("/refer", {"k": "refer", "c": customer_id}, now) if decision.referral_invite else None,
         cross_sell=cross_sell,
+        points_expiry_reminder=decision.carries_points_expiry,
         offer_code=WINBACK_OFFERS.get(step),
         unsubscribe_url=links.unsubscribe(customer_id, now),
         preferences_url=links.preferences(customer_id, now),
