@@ -71,9 +71,9 @@ class Settings(BaseSettings):
     winback_rule: Literal["fixed", "bgnbd", "cadence"] = Field(
         default="fixed",
         description=(
-            "fixed: the journey's winback_lapse_days after delivery. bgnbd / cadence: the customer's own lapse "
-            "day from the fit `aftercare fit-winback` recorded in winback_rule_file (customers with fewer than "
-            "3 purchase days keep the fixed window). On CDNOW BG/NBD's F1 lead over fixed was small."
+            "fixed: the journey's winback_lapse_days after delivery. bgnbd / cadence: the customer's own "
+            "lapse day from the fit `aftercare fit-winback` recorded in winback_rule_file (customers with "
+            "fewer than 3 purchase days keep the fixed window). On CDNOW BG/NBD's F1 lead was small."
         ),
     )
     winback_rule_file: Path | None = Field(default=None, description="Defaults to <home>/winback_rule.json.")

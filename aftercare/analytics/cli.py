@@ -19,10 +19,16 @@ from aftercare.analytics.lift import METHOD_NOTE, data_as_of, format_row, lift, 
 
 def lift_command(
     db: Annotated[Path | None, typer.Option(help="A SQLite database file (e.g. .aftercare/demo.db).")] = None,
-    database_url: Annotated[str | None, typer.Option(help="Any SQLAlchemy URL; overrides --db and settings.")] = None,
-    as_of: Annotated[str | None, typer.Option(
-        help="Measure up to this time (ISO, with zone). Default: the earlier of now and the data's last "
-             "event, so a finished simulation's end is not read as months of silence.")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Any SQLAlchemy URL; overrides --db and settings.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Measure up to this time (ISO, with zone). Default: the earlier of now and the data's last "
+            "event, so a finished simulation's end is not read as months of silence."
+        ),
+    ] = None,
     step: Annotated[list[str] | None, typer.Option(help="Only these steps (repeatable).")] = None,
 ) -> None:
     """Per marketing step: outcomes of customers sent the message vs held out, with 95% intervals."""
@@ -43,7 +49,9 @@ def lift_command(
         if as_of is not None:
             moment = datetime.fromisoformat(as_of)
             if moment.tzinfo is None:
-                raise typer.BadParameter("give a time zone, e.g. 2026-07-01T00:00:00+00:00", param_hint="--as-of")
+                raise typer.BadParameter(
+                    "give a time zone, e.g. 2026-07-01T00:00:00+00:00", param_hint="--as-of"
+                )
         else:
             now = SystemClock().now()
             last = data_as_of(session)
@@ -53,9 +61,21 @@ def lift_command(
 
     console = Console(width=160)
     table = Table(title=f"Lift per marketing step, as of {moment.isoformat()}", title_justify="left")
-    columns = ("step", "outcome", "sent (n)", "held out (n)", "sent", "held out", "difference", "95% CI", "verdict")
+    columns = (
+        "step",
+        "outcome",
+        "sent (n)",
+        "held out (n)",
+        "sent",
+        "held out",
+        "difference",
+        "95% CI",
+        "verdict",
+    )
     for name in columns:
-        table.add_column(name, justify="left" if name in ("step", "outcome", "verdict", "95% CI") else "right")
+        table.add_column(
+            name, justify="left" if name in ("step", "outcome", "verdict", "95% CI") else "right"
+        )
     previous = None
     for row in rows:
         cells = format_row(row)

@@ -103,7 +103,9 @@ class Events:
         return self
 
     def times(self, source: str) -> Mapping[int, list[datetime]]:
-        return {"order": self.orders, "csat": self.csat, "review": self.reviews, "refund": self.refunds}[source]
+        return {"order": self.orders, "csat": self.csat, "review": self.reviews, "refund": self.refunds}[
+            source
+        ]
 
 
 @dataclass(frozen=True)
@@ -161,8 +163,9 @@ def _verdict(low: float, high: float) -> str:
     return "no clear difference"
 
 
-def _proportion_row(step: str, outcome: OutcomeSpec, exposures: Sequence[Exposure], events: Events,
-                    as_of: datetime) -> LiftRow:
+def _proportion_row(
+    step: str, outcome: OutcomeSpec, exposures: Sequence[Exposure], events: Events, as_of: datetime
+) -> LiftRow:
     times = events.times(outcome.source)
     n = {SENT: 0, HELD_OUT: 0}
     k = {SENT: 0, HELD_OUT: 0}
@@ -180,11 +183,26 @@ def _proportion_row(step: str, outcome: OutcomeSpec, exposures: Sequence[Exposur
     rate2 = k2 / n2 if n2 else None
     if n1 < MIN_GROUP or n2 < MIN_GROUP or smallest_expected_count(k1, n1, k2, n2) < MIN_EXPECTED:
         diff = rate1 - rate2 if rate1 is not None and rate2 is not None else None
-        return LiftRow(step, outcome.name, n1, n2, rate1, rate2, diff, None, None, TOO_SMALL, k1, k2, awaiting)
+        return LiftRow(
+            step, outcome.name, n1, n2, rate1, rate2, diff, None, None, TOO_SMALL, k1, k2, awaiting
+        )
     ci = newcombe_difference(k1, n1, k2, n2)
     assert rate1 is not None and rate2 is not None
-    return LiftRow(step, outcome.name, n1, n2, rate1, rate2, rate1 - rate2, ci.low, ci.high,
-                   _verdict(ci.low, ci.high), k1, k2, awaiting)
+    return LiftRow(
+        step,
+        outcome.name,
+        n1,
+        n2,
+        rate1,
+        rate2,
+        rate1 - rate2,
+        ci.low,
+        ci.high,
+        _verdict(ci.low, ci.high),
+        k1,
+        k2,
+        awaiting,
+    )
 
 
 def _csat_score_row(step: str, exposures: Sequence[Exposure], events: Events, as_of: datetime) -> LiftRow:
@@ -204,15 +222,42 @@ def _csat_score_row(step: str, exposures: Sequence[Exposure], events: Events, as
     mean_b = sum(b) / len(b) if b else None
     diff = mean_a - mean_b if mean_a is not None and mean_b is not None else None
     if len(a) < MIN_GROUP or len(b) < MIN_GROUP:
-        return LiftRow(step, CSAT_SCORE, len(a), len(b), mean_a, mean_b, diff, None, None, TOO_SMALL,
-                       len(a), len(b), awaiting)
+        return LiftRow(
+            step,
+            CSAT_SCORE,
+            len(a),
+            len(b),
+            mean_a,
+            mean_b,
+            diff,
+            None,
+            None,
+            TOO_SMALL,
+            len(a),
+            len(b),
+            awaiting,
+        )
     ci = welch_mean_difference(a, b)
-    return LiftRow(step, CSAT_SCORE, len(a), len(b), mean_a, mean_b, diff, ci.low, ci.high,
-                   _verdict(ci.low, ci.high), len(a), len(b), awaiting)
+    return LiftRow(
+        step,
+        CSAT_SCORE,
+        len(a),
+        len(b),
+        mean_a,
+        mean_b,
+        diff,
+        ci.low,
+        ci.high,
+        _verdict(ci.low, ci.high),
+        len(a),
+        len(b),
+        awaiting,
+    )
 
 
-def compute_lift(exposures: Sequence[Exposure], events: Events, as_of: datetime,
-                 steps: Sequence[str] | None = None) -> list[LiftRow]:
+def compute_lift(
+    exposures: Sequence[Exposure], events: Events, as_of: datetime, steps: Sequence[str] | None = None
+) -> list[LiftRow]:
     """One row per (step, outcome), steps in the given order (default: alphabetical)."""
     by_step: dict[str, list[Exposure]] = defaultdict(list)
     for e in exposures:
@@ -235,26 +280,38 @@ def gather(session: Session) -> tuple[list[Exposure], Events]:
     """Every marketing decision in the ledger and every later outcome of those customers: 5 queries."""
     m = Message.__table__
     ledger = session.execute(
-        select(m.c.customer_id, m.c.step, m.c.status, func.coalesce(m.c.sent_at, m.c.created_at))
-        .where(m.c.purpose == Purpose.MARKETING.value, m.c.status != MessageStatus.SKIPPED.value)
+        select(m.c.customer_id, m.c.step, m.c.status, func.coalesce(m.c.sent_at, m.c.created_at)).where(
+            m.c.purpose == Purpose.MARKETING.value, m.c.status != MessageStatus.SKIPPED.value
+        )
     ).all()
     exposures = first_exposures((r[0], r[1], r[2], _utc(r[3])) for r in ledger)
-    cohort = (select(m.c.customer_id).where(m.c.purpose == Purpose.MARKETING.value,
-                                            m.c.status != MessageStatus.SKIPPED.value)
-              .distinct().scalar_subquery())
+    cohort = (
+        select(m.c.customer_id)
+        .where(m.c.purpose == Purpose.MARKETING.value, m.c.status != MessageStatus.SKIPPED.value)
+        .distinct()
+        .scalar_subquery()
+    )
     events = Events()
-    for cid, at in session.execute(select(Order.customer_id, Order.placed_at).where(Order.customer_id.in_(cohort))):
+    for cid, at in session.execute(
+        select(Order.customer_id, Order.placed_at).where(Order.customer_id.in_(cohort))
+    ):
         events.orders[cid].append(_utc(at))
-    for cid, at, score in session.execute(select(CsatAnswer.customer_id, CsatAnswer.answered_at, CsatAnswer.score)
-                                          .where(CsatAnswer.customer_id.in_(cohort))):
+    for cid, at, score in session.execute(
+        select(CsatAnswer.customer_id, CsatAnswer.answered_at, CsatAnswer.score).where(
+            CsatAnswer.customer_id.in_(cohort)
+        )
+    ):
         events.csat[cid].append(_utc(at))
         events.csat_scores[cid].append(int(score))
-    for cid, at in session.execute(select(Review.customer_id, Review.created_at)
-                                   .where(Review.customer_id.in_(cohort))):
+    for cid, at in session.execute(
+        select(Review.customer_id, Review.created_at).where(Review.customer_id.in_(cohort))
+    ):
         events.reviews[cid].append(_utc(at))
-    for cid, at in session.execute(select(Order.customer_id, ReturnItem.created_at)
-                                   .join(Order, Order.id == ReturnItem.order_id)
-                                   .where(Order.customer_id.in_(cohort))):
+    for cid, at in session.execute(
+        select(Order.customer_id, ReturnItem.created_at)
+        .join(Order, Order.id == ReturnItem.order_id)
+        .where(Order.customer_id.in_(cohort))
+    ):
         events.refunds[cid].append(_utc(at))
     return exposures, events.sort()
 
@@ -325,8 +382,14 @@ def lift_markdown(session: Session, now: datetime) -> str:
         return "## Lift per step\n\nNo marketing step has been sent or held out yet.\n"
     cells = [format_row(r) for r in rows]
     header = list(cells[0])
-    lines = ["## Lift per step", "", f"As of {now.isoformat()}. {METHOD_NOTE}", "",
-             "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "## Lift per step",
+        "",
+        f"As of {now.isoformat()}. {METHOD_NOTE}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(c[h] for h in header) + " |" for c in cells]
     return "\n".join(lines) + "\n"
 

@@ -56,7 +56,7 @@ TRUE_EFFECTS: tuple[TrueEffect, ...] = (
     TrueEffect("winback_3", "repeat_30d", 0.05, "an extra order 6 h to 7 days after the message"),
     TrueEffect("review_request", "review", 0.25, "a review of the order's first item within 3 days"),
     TrueEffect("setup_guide", "refund_60d", -0.03,
-               "a planned refund (6% of orders, 3-8 days after delivery) is called off for half of the guided"),
+               "half of the planned refunds (6% of orders, 3-8 days after delivery) are called off"),
 )
 EFFECTS: dict[str, TrueEffect] = {e.step: e for e in TRUE_EFFECTS}
 

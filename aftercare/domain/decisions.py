@@ -91,11 +91,12 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     products = state.order.kept_product_ids
     # A customer who gave any 5-star review is invited to refer a friend in later marketing messages.
     invite = step.spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
-    return Send(channels=channels, product_ids=products, referral_invite=invite, skipped_channels=tuple(refused),
-                carries_points_expiry=_winback_carries_points(step.spec, state, now, policy))
+    carries_points = _winback_carries_points(step.spec, state, now, policy)
+    return Send(channels=channels, product_ids=products, referral_invite=invite,
+                skipped_channels=tuple(refused), carries_points_expiry=carries_points)
 
 
-# How long a points reminder waits past a win-back's due time before deciding again (the win-back is then sent).
+# How long a points reminder waits past a win-back's due time before deciding again (by then it is sent).
 MERGE_RECHECK = timedelta(minutes=10)
 
 

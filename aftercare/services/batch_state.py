@@ -52,7 +52,7 @@ class BatchState:
     reviews: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     recent_marketing: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     last_order_at: dict[int, datetime] = field(default_factory=dict)
-    merge: dict[int, LoyaltyMerge] = field(default_factory=dict)  # points-expiry / win-back merge (merge_state)
+    merge: dict[int, LoyaltyMerge] = field(default_factory=dict)  # for the points / win-back merge
 
     def customer_state(self, customer_id: int, order_id: int) -> CustomerState:
         c = self.customers[customer_id]

@@ -47,8 +47,9 @@ def load_co_purchases(session: Session, now: datetime) -> CoPurchases:
     a, b = aliased(OrderItem), aliased(OrderItem)
 
     def kept(item: type[OrderItem]) -> object:
-        return ~exists().where(ReturnItem.order_id == item.order_id,
-                               ReturnItem.product_id.in_([item.product_id, "*"]))
+        return ~exists().where(
+            ReturnItem.order_id == item.order_id, ReturnItem.product_id.in_([item.product_id, "*"])
+        )
 
     rows = session.execute(
         select(a.product_id, b.product_id, func.count(func.distinct(a.order_id)))
@@ -60,13 +61,17 @@ def load_co_purchases(session: Session, now: datetime) -> CoPurchases:
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for left, right, n in rows:
         counts[left][right] = int(n)
-    products = {p.id: ProductView(p.id, p.title, p.url)
-                for p in session.execute(select(Product.id, Product.title, Product.url)) if p.url}
+    products = {
+        p.id: ProductView(p.id, p.title, p.url)
+        for p in session.execute(select(Product.id, Product.title, Product.url))
+        if p.url
+    }
     return CoPurchases(dict(counts), products, now)
 
 
-def recommend(anchors: tuple[str, ...], excluded: set[str], co: CoPurchases, limit: int = 3
-              ) -> tuple[ProductView, ...]:
+def recommend(
+    anchors: tuple[str, ...], excluded: set[str], co: CoPurchases, limit: int = 3
+) -> tuple[ProductView, ...]:
     """Pure: rank products by how often they were bought with the anchors; ties by product id."""
     scores: dict[str, int] = defaultdict(int)
     for anchor in anchors:
@@ -89,13 +94,19 @@ class CrossSeller:
     _owned: dict[int, set[str]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def __call__(self, session: Session, batch: BatchState, customer_id: int, order_id: int
-                 ) -> tuple[ProductView, ...]:
+    def __call__(
+        self, session: Session, batch: BatchState, customer_id: int, order_id: int
+    ) -> tuple[ProductView, ...]:
         co = self._co_purchases(session)
         owned = self._owned_for(session, batch)
         returned = batch.returned.get(order_id, set())
-        anchors = tuple(dict.fromkeys(i.product_id for i in batch.items.get(order_id, ())
-                                      if i.product_id not in returned and "*" not in returned))
+        anchors = tuple(
+            dict.fromkeys(
+                i.product_id
+                for i in batch.items.get(order_id, ())
+                if i.product_id not in returned and "*" not in returned
+            )
+        )
         low = {p for p, stars in batch.reviews.get(customer_id, {}).items() if stars <= LOW_RATING}
         return recommend(anchors, owned.get(customer_id, set()) | low, co, self.limit)
 
@@ -113,7 +124,8 @@ class CrossSeller:
                 return self._owned
             owned: dict[int, set[str]] = defaultdict(set)
             for cid, pid in session.execute(
-                select(Order.customer_id, OrderItem.product_id).join(Order, Order.id == OrderItem.order_id)
+                select(Order.customer_id, OrderItem.product_id)
+                .join(Order, Order.id == OrderItem.order_id)
                 .where(Order.customer_id.in_(sorted(batch.customers)))
             ):
                 owned[cid].add(pid)

@@ -305,12 +305,14 @@ class Ingest:
         session.flush()
         return review
 
-    def _time_winback(self, session: Session, order: Order, journey_row: JourneyRow, delivered_at: datetime) -> None:
+    def _time_winback(self, session: Session, order: Order, journey_row: JourneyRow,
+                      delivered_at: datetime) -> None:
         """Move winback_1 to the lapse day the configured rule gives for this customer's purchase days."""
         placed = session.scalars(select(Order.placed_at).where(Order.customer_id == order.customer_id,
                                                                 Order.status != "cancelled"))
         assert self.lapse_rule is not None
-        due = winback_due(self.lapse_rule, [as_utc(p).date() for p in placed], delivered_at, self.winback_offset)
+        days = [as_utc(p).date() for p in placed]
+        due = winback_due(self.lapse_rule, days, delivered_at, self.winback_offset)
         if due is None:
             return  # too few purchase days for the model: the fixed window stays
         step = session.scalar(select(ScheduledStep).where(ScheduledStep.journey_id == journey_row.id,

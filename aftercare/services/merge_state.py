@@ -21,27 +21,38 @@ from aftercare.domain.vocabulary import MessageStatus, StepStatus
 
 POINTS_STEPS = (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7)
 _SENT_LIKE = (
-    MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value,
-    MessageStatus.OPENED.value, MessageStatus.CLICKED.value, MessageStatus.UNKNOWN.value,
+    MessageStatus.SENDING.value,
+    MessageStatus.SENT.value,
+    MessageStatus.DELIVERED.value,
+    MessageStatus.OPENED.value,
+    MessageStatus.CLICKED.value,
+    MessageStatus.UNKNOWN.value,
 )
 
 
-def load_merge_state(session: Session, customer_ids: Sequence[int], cap_since: datetime) -> dict[int, LoyaltyMerge]:
+def load_merge_state(
+    session: Session, customer_ids: Sequence[int], cap_since: datetime
+) -> dict[int, LoyaltyMerge]:
     if not customer_ids:
         return {}
     sent: dict[int, datetime] = {}
     for cid, at in session.execute(
-        select(Message.customer_id, func.max(Message.sent_at)).where(
-            Message.customer_id.in_(customer_ids), Message.step.in_(j.WINBACK_STEPS),
-            Message.status.in_(_SENT_LIKE), Message.sent_at > cap_since,
-        ).group_by(Message.customer_id)
+        select(Message.customer_id, func.max(Message.sent_at))
+        .where(
+            Message.customer_id.in_(customer_ids),
+            Message.step.in_(j.WINBACK_STEPS),
+            Message.status.in_(_SENT_LIKE),
+            Message.sent_at > cap_since,
+        )
+        .group_by(Message.customer_id)
     ):
         sent[cid] = _utc(at)
     winback_due: dict[int, datetime] = {}
     points: dict[int, tuple[datetime, str]] = {}
     for cid, step, due in session.execute(
         select(ScheduledStep.customer_id, ScheduledStep.step, ScheduledStep.due_at).where(
-            ScheduledStep.customer_id.in_(customer_ids), ScheduledStep.step.in_((*j.WINBACK_STEPS, *POINTS_STEPS)),
+            ScheduledStep.customer_id.in_(customer_ids),
+            ScheduledStep.step.in_((*j.WINBACK_STEPS, *POINTS_STEPS)),
             ScheduledStep.status == StepStatus.PENDING.value,
         )
     ):
@@ -54,8 +65,12 @@ def load_merge_state(session: Session, customer_ids: Sequence[int], cap_since: d
     out: dict[int, LoyaltyMerge] = {}
     for cid in set(sent) | set(winback_due) | set(points):
         p = points.get(cid)
-        out[cid] = LoyaltyMerge(winback_sent_at=sent.get(cid), winback_due_at=winback_due.get(cid),
-                                points_step=p[1] if p else None, points_due_at=p[0] if p else None)
+        out[cid] = LoyaltyMerge(
+            winback_sent_at=sent.get(cid),
+            winback_due_at=winback_due.get(cid),
+            points_step=p[1] if p else None,
+            points_due_at=p[0] if p else None,
+        )
     return out
 
 

@@ -197,7 +197,7 @@ def run_backtest(
     validation_weeks: int | None = None,
     days_by_customer: Histories | None = None,
 ) -> BacktestReport:
-    """Score the rules at `cutoff`; on CDNOW unless `days_by_customer` (e.g. a store's own history) is given."""
+    """Score the rules at `cutoff`: on CDNOW, or on `days_by_customer` (a store's own history) if given."""
     if weeks < 1:
         raise ValueError("weeks must be >= 1")
     if min_purchase_days < 1:

@@ -112,7 +112,7 @@ if __name__ == "__main__":
 
 def fit_winback(
     db: str | None = typer.Option(None, help="A SQLite database file; default: the configured database."),
-    weeks: int = typer.Option(26, help="Weeks before the store's last order used as the 'came back?' window."),
+    weeks: int = typer.Option(26, help="Weeks before the store's last order: the 'came back?' window."),
     min_customers: int = typer.Option(100, help="Fit only with this many customers with >= 3 purchase days."),
 ) -> None:
     """Backtest the lapse rules on THIS store's orders and record the fit for AFTERCARE_WINBACK_RULE."""

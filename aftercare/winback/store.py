@@ -61,8 +61,9 @@ def store_histories(session: Session) -> dict[str, tuple[date, ...]]:
     return {c: tuple(sorted(d)) for c, d in days.items()}
 
 
-def backtest_store(session: Session, *, weeks: int = 26, min_customers: int = MIN_CUSTOMERS
-                   ) -> BacktestReport | NotEnoughHistory:
+def backtest_store(
+    session: Session, *, weeks: int = 26, min_customers: int = MIN_CUSTOMERS
+) -> BacktestReport | NotEnoughHistory:
     """Backtest on the store's own history with the cutoff `weeks` before its last order."""
     histories = store_histories(session)
     if not histories:
@@ -71,8 +72,11 @@ def backtest_store(session: Session, *, weeks: int = 26, min_customers: int = MI
     cutoff = last - timedelta(weeks=weeks)
     eligible = sum(1 for d in histories.values() if sum(1 for x in d if x <= cutoff) >= 3)
     if eligible < min_customers:
-        return NotEnoughHistory(eligible, min_customers,
-                                f"{eligible} customers have >= 3 purchase days by {cutoff} (need {min_customers})")
+        return NotEnoughHistory(
+            eligible,
+            min_customers,
+            f"{eligible} customers have >= 3 purchase days by {cutoff} (need {min_customers})",
+        )
     try:
         return run_backtest(cutoff, weeks=weeks, days_by_customer=histories)
     except ValueError as exc:  # too little history before the cutoff for a validation split, etc.
@@ -88,12 +92,21 @@ def choice_record(report: BacktestReport, now: datetime) -> dict[str, Any]:
         "cutoff": report.cutoff.isoformat(),
         "weeks": report.weeks,
         "chosen": chosen_name(report),
-        "scores": {n: {"precision": round(report.scores[n].precision, 4), "recall": round(report.scores[n].recall, 4),
-                       "f1": round(report.scores[n].f1, 4), "customers": report.scores[n].customers}
-                   for n in RULE_NAMES},
+        "scores": {
+            n: {
+                "precision": round(report.scores[n].precision, 4),
+                "recall": round(report.scores[n].recall, 4),
+                "f1": round(report.scores[n].f1, 4),
+                "customers": report.scores[n].customers,
+            }
+            for n in RULE_NAMES
+        },
         CADENCE: {"k": cadence.k, "min_purchase_days": cadence.min_purchase_days},
-        BGNBD: {"params": asdict(bgnbd.params), "threshold": bgnbd.threshold,
-                "min_purchase_days": bgnbd.min_purchase_days},
+        BGNBD: {
+            "params": asdict(bgnbd.params),
+            "threshold": bgnbd.threshold,
+            "min_purchase_days": bgnbd.min_purchase_days,
+        },
     }
 
 
@@ -114,19 +127,30 @@ def load_rule(name: str, path: Path, fixed_days: float) -> LapseRule | None:
         record = json.loads(path.read_text(encoding="utf-8"))
         fitted = record[name]
     except (OSError, ValueError, KeyError) as exc:
-        log.warning("winback rule %s has no recorded fit at %s (%s); using the fixed window; "
-                    "run `aftercare fit-winback`", name, path, type(exc).__name__)
+        log.warning(
+            "winback rule %s has no recorded fit at %s (%s); using the fixed window; "
+            "run `aftercare fit-winback`",
+            name,
+            path,
+            type(exc).__name__,
+        )
         return None
     fallback = FixedWindowRule(int(fixed_days), name=FIXED)
     if name == CADENCE:
-        return CadenceRule(k=float(fitted["k"]), min_purchase_days=int(fitted["min_purchase_days"]),
-                           fallback=fallback)
-    return BgNbdRule(BgNbdParams(**fitted["params"]), threshold=float(fitted["threshold"]),
-                     min_purchase_days=int(fitted["min_purchase_days"]), fallback=fallback)
+        return CadenceRule(
+            k=float(fitted["k"]), min_purchase_days=int(fitted["min_purchase_days"]), fallback=fallback
+        )
+    return BgNbdRule(
+        BgNbdParams(**fitted["params"]),
+        threshold=float(fitted["threshold"]),
+        min_purchase_days=int(fitted["min_purchase_days"]),
+        fallback=fallback,
+    )
 
 
-def winback_due(rule: LapseRule, purchase_dates: list[date], delivered_at: datetime, offset: timedelta
-                ) -> datetime | None:
+def winback_due(
+    rule: LapseRule, purchase_dates: list[date], delivered_at: datetime, offset: timedelta
+) -> datetime | None:
     """When winback_1 is due under `rule`, or None to keep the fixed window (too few purchase days).
 
     The rule gives a lapse DAY from the customer's purchase days; the message goes out at the delivery's

@@ -24,9 +24,13 @@ def simulated(tmp_path_factory: pytest.TempPathFactory):
     # Orders over 10 days, then long enough for winback_1 (90 days after delivery) plus its 30-day window.
     config = DemoConfig(seed=11, customers=1000, order_days=10, days=135, tick=timedelta(hours=3))
     clock = FrozenClock(config.start)
-    services = build_services(make_settings(home, holdout_share=HOLDOUT), clock=clock, email=FakeEmailSender(),
-                              sms=FakeSmsSender())
-    def sweep() -> SweepReport:  # a one-row probe spares the empty hours a claim transaction, as the demo does
+    services = build_services(
+        make_settings(home, holdout_share=HOLDOUT), clock=clock, email=FakeEmailSender(), sms=FakeSmsSender()
+    )
+
+    def sweep() -> (
+        SweepReport
+    ):  # a one-row probe spares the empty hours a claim transaction, as the demo does
         return services.sweeper.run() if services.sweeper.has_due() else SweepReport()
 
     sim = Simulation(services, clock, config, sweep=sweep)
@@ -65,8 +69,16 @@ def test_small_groups_are_reported_as_too_small_to_tell_without_an_interval(simu
 
 def test_transactional_steps_are_never_in_the_lift_table(simulated):
     rows, _ = simulated
-    assert {r.step for r in rows} <= {"setup_guide", "csat", "review_request", "winback_1", "winback_2",
-                                      "winback_3", "points_expiry_30", "points_expiry_7"}
+    assert {r.step for r in rows} <= {
+        "setup_guide",
+        "csat",
+        "review_request",
+        "winback_1",
+        "winback_2",
+        "winback_3",
+        "points_expiry_30",
+        "points_expiry_7",
+    }
     assert "confirmation" not in {r.step for r in rows}
 
 

@@ -11,7 +11,9 @@ from tests.conftest import run_until
 from tests.journeys import a_customer, fulfil, place_order, track
 
 
-def test_one_win_back_carries_the_points_reminder_and_the_reminder_is_skipped_as_merged(services, clock, email, sms):
+def test_one_win_back_carries_the_points_reminder_and_the_reminder_is_skipped_as_merged(
+    services, clock, email, sms
+):
     delivered_at = clock.now() + timedelta(days=2)
     # The 7-day points reminder falls due 3 hours after winback_1 (90 days after delivery).
     expire_at = delivered_at + timedelta(days=90 + 7, hours=3)
@@ -29,7 +31,9 @@ def test_one_win_back_carries_the_points_reminder_and_the_reminder_is_skipped_as
     assert "150" in body and "expire" in body
     assert not [m for m in email.sent + sms.sent if m.step == "points_expiry_7"]
     with services.session_factory() as session:
-        row = session.execute(select(Message.status, Message.reason).where(Message.step == "points_expiry_7")).one()
+        row = session.execute(
+            select(Message.status, Message.reason).where(Message.step == "points_expiry_7")
+        ).one()
     assert tuple(row) == ("skipped", "merged_into_other_message")
     # The 30-day reminder, weeks earlier, went out on its own.
     assert [m.step for m in email.sent + sms.sent if m.step == "points_expiry_30"] == ["points_expiry_30"]

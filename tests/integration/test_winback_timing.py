@@ -17,23 +17,33 @@ from aftercare.winback.store import NotEnoughHistory, backtest_store
 from tests.conftest import START, make_settings
 from tests.journeys import a_customer, fulfil, place_order, track
 
-RECORD = {"chosen": "cadence", "cadence": {"k": 2.0, "min_purchase_days": 3},
-          "bgnbd": {"params": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4, "unit_days": 7.0},
-                    "threshold": 0.3, "min_purchase_days": 3}}
+RECORD = {
+    "chosen": "cadence",
+    "cadence": {"k": 2.0, "min_purchase_days": 3},
+    "bgnbd": {
+        "params": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4, "unit_days": 7.0},
+        "threshold": 0.3,
+        "min_purchase_days": 3,
+    },
+}
 
 
 def _services(home: Path, rule: str, record: dict | None = RECORD):
     if record is not None:
         (home / "winback_rule.json").write_text(json.dumps(record))
     clock = FrozenClock(START)
-    return build_services(make_settings(home, winback_rule=rule), clock=clock, email=FakeEmailSender(),
-                          sms=FakeSmsSender()), clock
+    return build_services(
+        make_settings(home, winback_rule=rule), clock=clock, email=FakeEmailSender(), sms=FakeSmsSender()
+    ), clock
 
 
 def _winback_due(services, order_id: int):
     with services.session_factory() as session:
-        return session.scalar(select(ScheduledStep.due_at).where(ScheduledStep.order_id == order_id,
-                                                                 ScheduledStep.step == "winback_1"))
+        return session.scalar(
+            select(ScheduledStep.due_at).where(
+                ScheduledStep.order_id == order_id, ScheduledStep.step == "winback_1"
+            )
+        )
 
 
 def _history(services, clock, purchases: int, gap_days: int) -> int:
@@ -53,7 +63,7 @@ def test_the_cadence_rule_times_winback_1_to_twice_the_customers_own_gap(tmp_pat
     services, clock = _services(tmp_path, "cadence")
     order_id = _history(services, clock, purchases=3, gap_days=10)
     delivered = clock.now()
-    # last purchase START, median gap 10 days, k = 2: lapsed from START + 21 days, at the delivery's time of day
+    # last purchase START, median gap 10 days, k = 2: lapsed from START + 21 days, at delivery's time of day
     expected = (START + timedelta(days=21)).replace(hour=delivered.hour, minute=delivered.minute)
     assert _winback_due(services, order_id) == expected
 
@@ -114,8 +124,17 @@ def test_a_store_with_enough_history_is_backtested_on_its_own_orders_and_the_fit
         drop = rng.betavariate(1.0, 4.0)
         at = start + timedelta(days=rng.randint(0, 60))
         while at < START:
-            orders.append({"external_id": f"o{len(orders)}", "number": str(len(orders)), "customer_id": c,
-                           "placed_at": at, "subtotal": Decimal(10), "total": Decimal(10), "status": "delivered"})
+            orders.append(
+                {
+                    "external_id": f"o{len(orders)}",
+                    "number": str(len(orders)),
+                    "customer_id": c,
+                    "placed_at": at,
+                    "subtotal": Decimal(10),
+                    "total": Decimal(10),
+                    "status": "delivered",
+                }
+            )
             if rng.random() < drop:
                 break
             at += timedelta(days=1 + int(rng.expovariate(1 / rate_days)))

@@ -13,8 +13,14 @@ from aftercare.services.commands import ItemIn, RefundIn
 from aftercare.services.cross_sell import CrossSeller, load_co_purchases
 from tests.journeys import a_customer, place_order
 
-CATALOGUE = {"espresso": "Espresso", "grinder": "Grinder", "tamper": "Tamper", "beans": "Beans", "mug": "Mug",
-             "scale": "Scale"}
+CATALOGUE = {
+    "espresso": "Espresso",
+    "grinder": "Grinder",
+    "tamper": "Tamper",
+    "beans": "Beans",
+    "mug": "Mug",
+    "scale": "Scale",
+}
 
 
 def _items(*ids: str) -> tuple[ItemIn, ...]:
@@ -25,9 +31,16 @@ def _seed(services) -> None:
     with services.session_factory() as session, session.begin():
         for pid, title in CATALOGUE.items():
             session.add(Product(id=pid, title=title, url=f"https://shop.example/p/{pid}"))
-    # Other customers: espresso is bought with grinder (3x), tamper (2x), beans (1x), scale (2x, but returned).
-    baskets = [("espresso", "grinder", "tamper"), ("espresso", "grinder", "tamper"), ("espresso", "grinder"),
-               ("espresso", "beans"), ("espresso", "scale"), ("espresso", "scale"), ("mug", "beans")]
+    # Others: espresso is bought with grinder (3x), tamper (2x), beans (1x), scale (2x, but returned).
+    baskets = [
+        ("espresso", "grinder", "tamper"),
+        ("espresso", "grinder", "tamper"),
+        ("espresso", "grinder"),
+        ("espresso", "beans"),
+        ("espresso", "scale"),
+        ("espresso", "scale"),
+        ("mug", "beans"),
+    ]
     for n, basket in enumerate(baskets, start=10):
         place_order(services, n=n, items=_items(*basket))
     now = services.clock.now()
@@ -39,8 +52,9 @@ def _seed(services) -> None:
 def _recommend(services, seller: CrossSeller, order_id: int, customer_id: int):
     now = services.clock.now()
     with services.session_factory() as session:
-        batch = load_batch_state(session, customer_ids=[customer_id], order_ids=[order_id],
-                                 cap_since=now - timedelta(days=1))
+        batch = load_batch_state(
+            session, customer_ids=[customer_id], order_ids=[order_id], cap_since=now - timedelta(days=1)
+        )
         return [p.product_id for p in seller(session, batch, customer_id, order_id)]
 
 
@@ -53,7 +67,11 @@ def test_products_most_often_bought_with_the_order_come_first_and_returned_pairs
     _seed(services)
     order_id = place_order(services, n=1, items=_items("espresso"))
     seller = CrossSeller(clock=services.clock.now)
-    assert _recommend(services, seller, order_id, _customer_of(services, order_id)) == ["grinder", "tamper", "beans"]
+    assert _recommend(services, seller, order_id, _customer_of(services, order_id)) == [
+        "grinder",
+        "tamper",
+        "beans",
+    ]
 
 
 def test_products_the_customer_already_owns_returned_or_rated_low_are_left_out(services):

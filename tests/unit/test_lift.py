@@ -43,8 +43,12 @@ def test_smallest_expected_count_looks_at_events_and_non_events_in_both_groups()
 
 
 def test_first_exposure_per_customer_and_step_wins_and_skipped_rows_are_ignored():
-    rows = [(1, "csat", "sent", T0 + timedelta(days=2)), (1, "csat", "held_out", T0),
-            (2, "csat", "skipped", T0), (3, "csat", "bounced", T0)]
+    rows = [
+        (1, "csat", "sent", T0 + timedelta(days=2)),
+        (1, "csat", "held_out", T0),
+        (2, "csat", "skipped", T0),
+        (3, "csat", "bounced", T0),
+    ]
     out = first_exposures(rows)
     assert out == [Exposure(1, "csat", HELD_OUT, T0), Exposure(3, "csat", SENT, T0)]
 
@@ -62,7 +66,9 @@ def _store(n_sent: int, k_sent: int, n_held: int, k_held: int) -> tuple[list[Exp
 
 def test_a_clear_lift_is_reported_with_its_difference_and_interval():
     exposures, events = _store(400, 60, 400, 20)
-    row = next(r for r in compute_lift(exposures, events, T0 + timedelta(days=120)) if r.outcome == "repeat_30d")
+    row = next(
+        r for r in compute_lift(exposures, events, T0 + timedelta(days=120)) if r.outcome == "repeat_30d"
+    )
     assert (row.n_sent, row.n_held_out, row.events_sent, row.events_held_out) == (400, 400, 60, 20)
     assert row.difference == pytest.approx(0.10)
     assert row.ci_low is not None and row.ci_high is not None and 0 < row.ci_low < 0.10 < row.ci_high
@@ -71,13 +77,17 @@ def test_a_clear_lift_is_reported_with_its_difference_and_interval():
 
 def test_groups_under_thirty_are_too_small_to_tell():
     exposures, events = _store(400, 60, 20, 2)
-    row = next(r for r in compute_lift(exposures, events, T0 + timedelta(days=120)) if r.outcome == "repeat_30d")
+    row = next(
+        r for r in compute_lift(exposures, events, T0 + timedelta(days=120)) if r.outcome == "repeat_30d"
+    )
     assert row.verdict == TOO_SMALL and row.ci_low is None
 
 
 def test_rare_outcomes_with_under_five_expected_events_are_too_small_to_tell():
     exposures, events = _store(200, 2, 200, 1)
-    row = next(r for r in compute_lift(exposures, events, T0 + timedelta(days=120)) if r.outcome == "repeat_30d")
+    row = next(
+        r for r in compute_lift(exposures, events, T0 + timedelta(days=120)) if r.outcome == "repeat_30d"
+    )
     assert row.verdict == TOO_SMALL
 
 

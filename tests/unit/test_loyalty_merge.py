@@ -1,4 +1,4 @@
-"""A points-expiry reminder and a win-back due inside one cap window become one message: the decision table."""
+"""A points reminder and a win-back due inside one cap window become one message: the decision table."""
 
 from __future__ import annotations
 
@@ -19,16 +19,36 @@ POINTS = {"points_expiring": 120, "points_expire_at": NOON_NY + timedelta(days=7
 @pytest.mark.parametrize(
     ("case", "step", "merge", "expected"),
     [
-        ("points after a win-back sent an hour ago: merged", j.POINTS_EXPIRY_7,
-         LoyaltyMerge(winback_sent_at=NOON_NY - H), Skip(Reason.MERGED)),
-        ("points after a win-back sent 25 h ago: sent alone", j.POINTS_EXPIRY_7,
-         LoyaltyMerge(winback_sent_at=NOON_NY - 25 * H), "send"),
-        ("points with a win-back due in 5 h: waits for it", j.POINTS_EXPIRY_30,
-         LoyaltyMerge(winback_due_at=NOON_NY + 5 * H), Defer(NOON_NY + 5 * H + MERGE_RECHECK, Reason.MERGED)),
-        ("points with a win-back due now, in the same batch: waits a moment", j.POINTS_EXPIRY_30,
-         LoyaltyMerge(winback_due_at=NOON_NY), Defer(NOON_NY + MERGE_RECHECK, Reason.MERGED)),
-        ("points with a win-back due in 30 h: sent alone", j.POINTS_EXPIRY_30,
-         LoyaltyMerge(winback_due_at=NOON_NY + 30 * H), "send"),
+        (
+            "points after a win-back sent an hour ago: merged",
+            j.POINTS_EXPIRY_7,
+            LoyaltyMerge(winback_sent_at=NOON_NY - H),
+            Skip(Reason.MERGED),
+        ),
+        (
+            "points after a win-back sent 25 h ago: sent alone",
+            j.POINTS_EXPIRY_7,
+            LoyaltyMerge(winback_sent_at=NOON_NY - 25 * H),
+            "send",
+        ),
+        (
+            "points with a win-back due in 5 h: waits for it",
+            j.POINTS_EXPIRY_30,
+            LoyaltyMerge(winback_due_at=NOON_NY + 5 * H),
+            Defer(NOON_NY + 5 * H + MERGE_RECHECK, Reason.MERGED),
+        ),
+        (
+            "points with a win-back due now, in the same batch: waits a moment",
+            j.POINTS_EXPIRY_30,
+            LoyaltyMerge(winback_due_at=NOON_NY),
+            Defer(NOON_NY + MERGE_RECHECK, Reason.MERGED),
+        ),
+        (
+            "points with a win-back due in 30 h: sent alone",
+            j.POINTS_EXPIRY_30,
+            LoyaltyMerge(winback_due_at=NOON_NY + 30 * H),
+            "send",
+        ),
         ("points with nothing else going on: sent alone", j.POINTS_EXPIRY_30, LoyaltyMerge(), "send"),
     ],
     ids=lambda v: v if isinstance(v, str) and " " in v else None,
@@ -44,20 +64,39 @@ def test_a_points_reminder_folds_into_a_win_back_inside_the_cap_window(case, ste
 def test_a_points_reminder_never_waits_past_its_own_expiry_for_a_merge():
     first_due = NOON_NY - timedelta(days=7) + H  # expires (7 days) an hour from now
     merge = LoyaltyMerge(winback_due_at=NOON_NY + 5 * H)
-    decision = decide(due(j.POINTS_EXPIRY_30, first_due=first_due), a_state(merge=merge, **POINTS), NOON_NY, POLICY)
+    decision = decide(
+        due(j.POINTS_EXPIRY_30, first_due=first_due), a_state(merge=merge, **POINTS), NOON_NY, POLICY
+    )
     assert isinstance(decision, Send)
 
 
 @pytest.mark.parametrize(
     ("case", "merge", "points", "carries"),
     [
-        ("points reminder due in 3 h", LoyaltyMerge(points_step=j.POINTS_EXPIRY_7, points_due_at=NOON_NY + 3 * H),
-         True, True),
-        ("points reminder overdue (waiting for this win-back)",
-         LoyaltyMerge(points_step=j.POINTS_EXPIRY_30, points_due_at=NOON_NY - 2 * H), True, True),
-        ("points reminder due in 3 days", LoyaltyMerge(points_step=j.POINTS_EXPIRY_30,
-                                                       points_due_at=NOON_NY + timedelta(days=3)), True, False),
-        ("no points expiring", LoyaltyMerge(points_step=j.POINTS_EXPIRY_7, points_due_at=NOON_NY + H), False, False),
+        (
+            "points reminder due in 3 h",
+            LoyaltyMerge(points_step=j.POINTS_EXPIRY_7, points_due_at=NOON_NY + 3 * H),
+            True,
+            True,
+        ),
+        (
+            "points reminder overdue (waiting for this win-back)",
+            LoyaltyMerge(points_step=j.POINTS_EXPIRY_30, points_due_at=NOON_NY - 2 * H),
+            True,
+            True,
+        ),
+        (
+            "points reminder due in 3 days",
+            LoyaltyMerge(points_step=j.POINTS_EXPIRY_30, points_due_at=NOON_NY + timedelta(days=3)),
+            True,
+            False,
+        ),
+        (
+            "no points expiring",
+            LoyaltyMerge(points_step=j.POINTS_EXPIRY_7, points_due_at=NOON_NY + H),
+            False,
+            False,
+        ),
         ("no points reminder pending", LoyaltyMerge(), True, False),
     ],
     ids=lambda v: v if isinstance(v, str) and " " in v else None,
@@ -70,8 +109,11 @@ def test_a_win_back_carries_the_points_reminder_due_inside_the_cap_window(case, 
 
 def test_a_customer_held_out_of_the_points_reminder_gets_a_win_back_without_it():
     policy = Policy(holdout_share=0.5, holdout_salt="s")
-    customer = next(c for c in range(1000) if in_holdout(c, j.POINTS_EXPIRY_7, policy)
-                    and not in_holdout(c, j.WINBACK_1, policy))
+    customer = next(
+        c
+        for c in range(1000)
+        if in_holdout(c, j.POINTS_EXPIRY_7, policy) and not in_holdout(c, j.WINBACK_1, policy)
+    )
     merge = LoyaltyMerge(points_step=j.POINTS_EXPIRY_7, points_due_at=NOON_NY + H)
     decision = decide(due(j.WINBACK_1), a_state(customer_id=customer, merge=merge, **POINTS), NOON_NY, policy)
     assert isinstance(decision, Send) and not decision.carries_points_expiry
