@@ -15,6 +15,8 @@ from aftercare.providers.fakes import FakeEmailSender, FakeSmsSender
 from aftercare.services.reports import SweepReport
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.slow  # one ~40 s simulation shared by the module's tests
+
 HOLDOUT = 0.5  # a large holdout so a test-sized store can tell; the default is 5%
 
 
