@@ -121,8 +121,8 @@ def daily_report(session: Session, *, step_order: list[str], now: datetime) -> D
 
 def to_markdown(report: DailyReport) -> str:
     lines = [f"# Aftercare daily report, {report.as_of:%Y-%m-%d %H:%M} UTC", "", "## Funnel", "",
-             "| step | email | sms | deferred | waiting | pending | held out | failed | unknown | skipped | "
-             "skipped by reason |",
+             ("| step | email | sms | deferred | waiting | pending | held out | failed | unknown | skipped | "
+             "skipped by reason |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in report.funnel:
         reasons = ", ".join(f"{k} {v}" for k, v in r.skipped.most_common()) or "-"
@@ -132,10 +132,10 @@ def to_markdown(report: DailyReport) -> str:
         lines.append("| (no messages yet) | | | | | | | | | | |")
     lines += ["", f"## CSAT ({report.csat_total} answers)", "", "| score | answers | share |", "|---:|---:|---:|"]
     lines += [f"| {s} | {report.csat[s]} | {report.csat_share(s):.1%} |" for s in range(1, 6)]
-    lines += ["", "## Reviews", "", f"Review conversion (reviews left / review requests sent): "
-              f"**{report.review_conversion}**", "", "## Win-back", "",
-              f"Win-back recovery (customers who ordered within 30 days of a win-back message / customers "
-              f"messaged): **{report.winback_recovery}**"]
+    lines += ["", "## Reviews", "", (f"Review conversion (reviews left / review requests sent): "
+              f"**{report.review_conversion}**"), "", "## Win-back", "",
+              (f"Win-back recovery (customers who ordered within 30 days of a win-back message / customers "
+              f"messaged): **{report.winback_recovery}**")]
     for section in report.extra_sections:
         lines += ["", section]
     return "\n".join(lines) + "\n"
