@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     shopify_shop_domain: str | None = None
     shopify_admin_token: SecretStr | None = None
 
+    # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
+    fault_after_sends: int | None = None
+    fault_once_file: Path | None = None
+
     journey: JourneyTimings = Field(default_factory=JourneyTimings)
 
     @model_validator(mode="after")
