@@ -138,6 +138,10 @@ def _parse_time(value: str) -> datetime:
 from aftercare.winback.cli import backtest_winback  # noqa: E402
 
 app.command("backtest-winback")(backtest_winback)
+from aftercare.ops.cli import explain, status  # noqa: E402
+
+app.command("explain")(explain)
+app.command("status")(status)
 
 if __name__ == "__main__":
     app()
