@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Scheduled
 from sqlalchemy import select
@@ -179,6 +180,13 @@ def test_ui_reruns_and_a_retried_half_failed_sweep_send_every_message_exactly_on
         # And a second sweep finds nothing to do.
         again = client.create_flow_run_from_deployment(sweep, parameters={})
         assert _wait(client, again.id, logs) == "COMPLETED"
+
+        # Logs are logfmt with ids and counts; no address or phone number reaches the server.
+        run_ids = [run.id, dry.id, failing.id, again.id]
+        records = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)))
+        text = "\n".join(r.message for r in records)
+        assert "sweep batch worker=" in text and "claimed=" in text
+        assert "@example.com" not in text and "+1212555" not in text
 
     ledger = _ledger(services)
     assert len(ledger) == ORDERS
