@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from aftercare.bootstrap import Services, build_services
 from aftercare.clock import FrozenClock
-from aftercare.db.models import Base
+from aftercare.db.models import Base, Message, Order
 from aftercare.providers.fakes import FakeEmailSender, FakeSmsSender
 from aftercare.webhooks.app import create_app
 from tests.conftest import make_settings, skip_or_fail
@@ -117,3 +118,26 @@ def snapshot(services: Services) -> dict[str, list[tuple[Any, ...]]]:
     with services.session_factory() as session:
         return {name: sorted((tuple(map(repr, row)) for row in session.execute(select(table))))
                 for name, table in Base.metadata.tables.items()}
+
+
+def a_message(services: Services, *, order_id: int, channel: str, provider_id: str | None, step: str = "csat",
+              status: str = "sent", sent_ago: timedelta = timedelta(hours=1)) -> int:
+    """A ledger row as the sweep leaves it after a send (for provider events to act on)."""
+    now = services.clock.now()
+    with services.session_factory() as session, session.begin():
+        order = session.get(Order, order_id)
+        assert order is not None
+        message = Message(idempotency_key=f"test:{order_id}:{step}:{channel}", customer_id=order.customer_id,
+                          order_id=order_id, step=step, purpose="marketing", channel=channel, status=status,
+                          provider="fake", provider_message_id=provider_id, created_at=now - sent_ago,
+                          sent_at=now - sent_ago, status_at=now - sent_ago)
+        session.add(message)
+        session.flush()
+        return message.id
+
+
+def message_row(services: Services, message_id: int) -> Message:
+    with services.session_factory() as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        return message
