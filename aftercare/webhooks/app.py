@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, Response
@@ -42,16 +41,6 @@ def _digest(*parts: bytes | str) -> str:
     return h.hexdigest()[:40]
 
 
-def store_and_apply(services: Services, items: list[dict[str, Any]]) -> list[str]:
-    """One transaction for the whole request: store each item; apply the ones that are new."""
-    notes: list[str] = []
-    with services.session_factory() as session, session.begin():
-        for item in items:
-            event = inbox.store(session, now=services.clock.now(), **item)
-            notes.append("duplicate" if event is None else inbox.apply_event(session, services, event))
-    return notes
-
-
 def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
     app = FastAPI(title="aftercare webhooks", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -81,7 +70,7 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         headers = {k: v for k, v in request.headers.items() if k in SHOPIFY_HEADERS}
         item = {"source": "shopify", "dedup_key": dedup, "topic": topic, "headers": headers,
                 "body": text}
-        [note] = await run_in_threadpool(store_and_apply, services, [item])
+        [note] = await run_in_threadpool(inbox.store_and_apply, services, [item])
         return JSONResponse({"status": "duplicate" if note == "duplicate" else "stored", "result": note})
 
     @app.post("/webhooks/sendgrid")
@@ -109,7 +98,7 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
             dedup = f"sendgrid:{key}" if isinstance(key, str) and key else f"sendgrid:body:{_digest(raw)}"
             items.append({"source": "sendgrid", "dedup_key": dedup, "topic": str(event.get("event") or "unknown"),
                           "headers": {}, "body": raw})
-        notes = await run_in_threadpool(store_and_apply, services, items)
+        notes = await run_in_threadpool(inbox.store_and_apply, services, items)
         return JSONResponse({"stored": sum(n != "duplicate" for n in notes),
                              "duplicates": sum(n == "duplicate" for n in notes)})
 
@@ -132,7 +121,7 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
                  f"twilio:{topic}:{sid}" + (f":{params['MessageStatus']}" if topic == "status" else ""))
         item = {"source": "twilio", "dedup_key": dedup, "topic": topic, "headers": {}, "body": body.decode(
             "utf-8", errors="replace")}
-        [note] = await run_in_threadpool(store_and_apply, services, [item])
+        [note] = await run_in_threadpool(inbox.store_and_apply, services, [item])
         params["_note"] = note
         return services, params, None
 

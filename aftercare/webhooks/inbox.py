@@ -48,6 +48,20 @@ def store(session: Session, *, source: str, dedup_key: str, topic: str, headers:
     return session.get(InboxEvent, new_id) if new_id is not None else None
 
 
+def store_and_apply(services: Services, items: list[dict[str, Any]]) -> list[str]:
+    """One transaction for a whole request: store each item; apply the ones that are new.
+
+    Each item holds `store`'s keywords (source, dedup_key, topic, headers, body). Returns one note per
+    item: "duplicate" for a replay, else what applying it did.
+    """
+    notes: list[str] = []
+    with services.session_factory() as session, session.begin():
+        for item in items:
+            event = store(session, now=services.clock.now(), **item)
+            notes.append("duplicate" if event is None else apply_event(session, services, event))
+    return notes
+
+
 def apply_event(session: Session, services: Services, event: InboxEvent) -> str:
     """Apply a stored event once; returns a short note. Never raises for bad data or an unknown order."""
     if event.applied_at is not None:
