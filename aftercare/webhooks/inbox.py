@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from aftercare.bootstrap import Services
@@ -74,7 +75,7 @@ def apply_event(session: Session, services: Services, event: InboxEvent) -> str:
         event.attempts += 1
         event.error = f"{type(exc).__name__}: waiting for it to arrive"
         return "pending"
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a body we cannot map
+    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, DataError) as exc:  # unmappable
         event.attempts += 1
         event.error = f"{type(exc).__name__}: cannot map {event.source} {event.topic}"
         log.warning("inbox event id=%s source=%s topic=%s not applied: %s", event.id, event.source, event.topic,
