@@ -19,7 +19,9 @@ def apply_inbox_batch(first_id: int, ids: list[int]) -> dict[str, int]:
 
 
 @flow(name="apply-stored-events", log_prints=False)
-def apply_stored_events(batch_size: int = 200, max_batches: int = 50, min_age_seconds: float = 60.0) -> dict[str, Any]:
+def apply_stored_events(
+    batch_size: int = 200, max_batches: int = 50, min_age_seconds: float = 60.0
+) -> dict[str, Any]:
     """Events younger than `min_age_seconds` are left to the request that is applying them right now."""
     services = get_services()
     older_than = services.clock.now() - timedelta(seconds=min_age_seconds)

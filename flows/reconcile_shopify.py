@@ -18,8 +18,10 @@ def reconcile_recent(lookback_hours: float) -> dict[str, int]:
     settings = services.settings
     assert settings.shopify_shop_domain and settings.shopify_admin_token
     orders = reconcile.fetch_updated_orders(
-        shop_domain=settings.shopify_shop_domain, token=settings.shopify_admin_token.get_secret_value(),
-        since=services.clock.now() - timedelta(hours=lookback_hours), api_version=settings.shopify_api_version,
+        shop_domain=settings.shopify_shop_domain,
+        token=settings.shopify_admin_token.get_secret_value(),
+        since=services.clock.now() - timedelta(hours=lookback_hours),
+        api_version=settings.shopify_api_version,
     )
     return reconcile.store_orders(services, orders)
 

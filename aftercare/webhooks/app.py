@@ -21,8 +21,14 @@ from aftercare.webhooks import inbox, twilio, verify
 from aftercare.webhooks.links import links_router
 
 ServicesFactory = Callable[[], Services]
-SHOPIFY_HEADERS = ("x-shopify-topic", "x-shopify-webhook-id", "x-shopify-event-id", "x-shopify-shop-domain",
-                   "x-shopify-api-version", "x-shopify-triggered-at")
+SHOPIFY_HEADERS = (
+    "x-shopify-topic",
+    "x-shopify-webhook-id",
+    "x-shopify-event-id",
+    "x-shopify-shop-domain",
+    "x-shopify-api-version",
+    "x-shopify-triggered-at",
+)
 
 
 def _refused() -> JSONResponse:
@@ -53,8 +59,11 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         services = services_factory()
         settings = services.settings
         body = await request.body()
-        secrets = [s.get_secret_value() for s in (settings.shopify_webhook_secret,
-                                                   settings.shopify_webhook_secret_previous) if s is not None]
+        secrets = [
+            s.get_secret_value()
+            for s in (settings.shopify_webhook_secret, settings.shopify_webhook_secret_previous)
+            if s is not None
+        ]
         if not verify.shopify_hmac(body, request.headers.get("x-shopify-hmac-sha256"), secrets):
             return _refused()
         try:
@@ -68,8 +77,7 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         webhook_id = request.headers.get("x-shopify-webhook-id") or request.headers.get("x-shopify-event-id")
         dedup = f"shopify:{webhook_id}" if webhook_id else f"shopify:body:{_digest(topic, body)}"
         headers = {k: v for k, v in request.headers.items() if k in SHOPIFY_HEADERS}
-        item = {"source": "shopify", "dedup_key": dedup, "topic": topic, "headers": headers,
-                "body": text}
+        item = {"source": "shopify", "dedup_key": dedup, "topic": topic, "headers": headers, "body": text}
         [note] = await run_in_threadpool(inbox.store_and_apply, services, [item])
         return JSONResponse({"status": "duplicate" if note == "duplicate" else "stored", "result": note})
 
@@ -79,9 +87,12 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         settings = services.settings
         body = await request.body()
         ok = verify.sendgrid_signature(
-            body, request.headers.get("x-twilio-email-event-webhook-signature"),
-            request.headers.get("x-twilio-email-event-webhook-timestamp"), settings.sendgrid_webhook_public_key,
-            now=services.clock.now(), max_age_seconds=settings.sendgrid_webhook_max_age_seconds,
+            body,
+            request.headers.get("x-twilio-email-event-webhook-signature"),
+            request.headers.get("x-twilio-email-event-webhook-timestamp"),
+            settings.sendgrid_webhook_public_key,
+            now=services.clock.now(),
+            max_age_seconds=settings.sendgrid_webhook_max_age_seconds,
         )
         if not ok:
             return _refused()
@@ -96,11 +107,22 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
             raw = json.dumps(event, sort_keys=True, separators=(",", ":"))
             key = event.get("sg_event_id")
             dedup = f"sendgrid:{key}" if isinstance(key, str) and key else f"sendgrid:body:{_digest(raw)}"
-            items.append({"source": "sendgrid", "dedup_key": dedup, "topic": str(event.get("event") or "unknown"),
-                          "headers": {}, "body": raw})
+            items.append(
+                {
+                    "source": "sendgrid",
+                    "dedup_key": dedup,
+                    "topic": str(event.get("event") or "unknown"),
+                    "headers": {},
+                    "body": raw,
+                }
+            )
         notes = await run_in_threadpool(inbox.store_and_apply, services, items)
-        return JSONResponse({"stored": sum(n != "duplicate" for n in notes),
-                             "duplicates": sum(n == "duplicate" for n in notes)})
+        return JSONResponse(
+            {
+                "stored": sum(n != "duplicate" for n in notes),
+                "duplicates": sum(n == "duplicate" for n in notes),
+            }
+        )
 
     async def _twilio(request: Request, topic: str) -> tuple[Services, dict[str, str], Response | None]:
         services = services_factory()
@@ -113,14 +135,25 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         if not verify.twilio_signature(url, params, request.headers.get("x-twilio-signature"), token):
             return services, params, _refused()
         sid = params.get("MessageSid") or params.get("SmsSid")
-        if not sid or (topic == "inbound" and "From" not in params) or (topic == "status" and
-                                                                          "MessageStatus" not in params):
+        if (
+            not sid
+            or (topic == "inbound" and "From" not in params)
+            or (topic == "status" and "MessageStatus" not in params)
+        ):
             return services, params, _bad("missing MessageSid, From or MessageStatus")
         idem = request.headers.get("i-twilio-idempotency-token")
-        dedup = (f"twilio:{idem}" if idem else
-                 f"twilio:{topic}:{sid}" + (f":{params['MessageStatus']}" if topic == "status" else ""))
-        item = {"source": "twilio", "dedup_key": dedup, "topic": topic, "headers": {}, "body": body.decode(
-            "utf-8", errors="replace")}
+        dedup = (
+            f"twilio:{idem}"
+            if idem
+            else f"twilio:{topic}:{sid}" + (f":{params['MessageStatus']}" if topic == "status" else "")
+        )
+        item = {
+            "source": "twilio",
+            "dedup_key": dedup,
+            "topic": topic,
+            "headers": {},
+            "body": body.decode("utf-8", errors="replace"),
+        }
         [note] = await run_in_threadpool(inbox.store_and_apply, services, [item])
         params["_note"] = note
         return services, params, None

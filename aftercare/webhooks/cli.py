@@ -11,7 +11,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the Shopify, SendGrid and Twilio webhooks and the signed CSAT, unsubscribe and preferences links."""
+    """Serve the Shopify, SendGrid and Twilio webhooks and the signed CSAT, unsubscribe, preferences links."""
     import uvicorn
 
     from aftercare.webhooks.app import create_app

@@ -34,14 +34,29 @@ class UnknownCustomer(LookupError):
     """A signed link names a customer that no longer exists."""
 
 
-def store(session: Session, *, source: str, dedup_key: str, topic: str, headers: dict[str, str], body: str,
-          now: datetime) -> InboxEvent | None:
+def store(
+    session: Session,
+    *,
+    source: str,
+    dedup_key: str,
+    topic: str,
+    headers: dict[str, str],
+    body: str,
+    now: datetime,
+) -> InboxEvent | None:
     """Insert the event; None when its key was already stored (a replay)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(InboxEvent.__table__)
-        .values(source=source, dedup_key=dedup_key[:200], topic=topic[:64], received_at=now, headers=headers,
-                body=body, attempts=0)
+        .values(
+            source=source,
+            dedup_key=dedup_key[:200],
+            topic=topic[:64],
+            received_at=now,
+            headers=headers,
+            body=body,
+            attempts=0,
+        )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
         .returning(InboxEvent.__table__.c.id)
     )
@@ -78,8 +93,13 @@ def apply_event(session: Session, services: Services, event: InboxEvent) -> str:
     except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, DataError) as exc:  # unmappable
         event.attempts += 1
         event.error = f"{type(exc).__name__}: cannot map {event.source} {event.topic}"
-        log.warning("inbox event id=%s source=%s topic=%s not applied: %s", event.id, event.source, event.topic,
-                    type(exc).__name__)
+        log.warning(
+            "inbox event id=%s source=%s topic=%s not applied: %s",
+            event.id,
+            event.source,
+            event.topic,
+            type(exc).__name__,
+        )
         return "unmappable"
     event.applied_at, event.error = now, None
     event.attempts += 1
@@ -124,7 +144,9 @@ def _dispatch(session: Session, services: Services, event: InboxEvent, now: date
     return "ignored:unknown_source"
 
 
-def _apply_shopify(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime) -> str:
+def _apply_shopify(
+    session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime
+) -> str:
     ingest = services.ingest
     if topic in shopify.ORDER_TOPICS:
         order = shopify.map_order(body, default_timezone=services.settings.shopify_default_timezone)
@@ -136,15 +158,26 @@ def _apply_shopify(session: Session, services: Services, topic: str, body: dict[
         data = shopify.map_fulfillment(body)
         ingest.record_fulfillment(session, data, now)
         if body.get("shipment_status"):  # fulfillments/update carries the carrier's latest status too
-            ingest.record_tracking(session, shipment_external_id=data.external_id,
-                                   order_external_id=data.order_external_id, status=str(body["shipment_status"]),
-                                   at=shopify.parse_time(body.get("updated_at") or body["created_at"]), now=now)
+            ingest.record_tracking(
+                session,
+                shipment_external_id=data.external_id,
+                order_external_id=data.order_external_id,
+                status=str(body["shipment_status"]),
+                at=shopify.parse_time(body.get("updated_at") or body["created_at"]),
+                now=now,
+            )
         return "fulfillment"
     if topic in shopify.TRACKING_TOPICS:
         t = shopify.map_fulfillment_event(body)
-        ingest.record_tracking(session, shipment_external_id=t.shipment_external_id,
-                               order_external_id=t.order_external_id, status=t.status, at=t.at, now=now,
-                               estimated_delivery_at=t.estimated_delivery_at)
+        ingest.record_tracking(
+            session,
+            shipment_external_id=t.shipment_external_id,
+            order_external_id=t.order_external_id,
+            status=t.status,
+            at=t.at,
+            now=now,
+            estimated_delivery_at=t.estimated_delivery_at,
+        )
         return f"tracking:{t.status}"
     if topic in shopify.REFUND_TOPICS:
         refund = shopify.map_refund(body)
@@ -158,8 +191,9 @@ def _apply_shopify(session: Session, services: Services, topic: str, body: dict[
 def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime) -> str:
     ingest = services.ingest
     if topic == "csat":
-        answer = ingest.record_csat(session, order_id=int(body["o"]), score=int(body["s"]), channel="email",
-                                    at=now, now=now)
+        answer = ingest.record_csat(
+            session, order_id=int(body["o"]), score=int(body["s"]), channel="email", at=now, now=now
+        )
         return "csat:recorded" if answer is not None else "csat:already_answered"
     customer = session.get(Customer, int(body["c"]))
     if customer is None:
@@ -172,8 +206,11 @@ def _apply_link(session: Session, services: Services, topic: str, body: dict[str
             ingest.email_resubscribed(session, customer, now, source="link:preferences")
         else:
             ingest.email_unsubscribed(session, customer, now, source="link:preferences")
-        ingest.set_consent(session, customer,
-                           ConsentIn(Channel.SMS, Purpose.MARKETING, bool(body["sms_marketing"]), "link:preferences"),
-                           now)
+        ingest.set_consent(
+            session,
+            customer,
+            ConsentIn(Channel.SMS, Purpose.MARKETING, bool(body["sms_marketing"]), "link:preferences"),
+            now,
+        )
         return "preferences"
     return "ignored:unknown_topic"

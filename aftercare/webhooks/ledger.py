@@ -11,8 +11,14 @@ from aftercare.db.models import Customer, Message
 from aftercare.domain.vocabulary import MESSAGE_PROGRESS, MessageStatus
 
 
-def advance(message: Message, status: MessageStatus, at: datetime, *, error_code: str | None = None,
-            reason: str | None = None) -> bool:
+def advance(
+    message: Message,
+    status: MessageStatus,
+    at: datetime,
+    *,
+    error_code: str | None = None,
+    reason: str | None = None,
+) -> bool:
     """Set `status` only if it is further along than the current one; True when the row changed."""
     current = MESSAGE_PROGRESS.get(MessageStatus(message.status), 0)
     if MESSAGE_PROGRESS[status] <= current:

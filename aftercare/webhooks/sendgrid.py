@@ -68,7 +68,11 @@ def apply(session: Session, ingest: Ingest, event: dict[str, Any], now: datetime
     if message is not None and status is not None:
         reason = f"sendgrid_{kind}" if status in (MessageStatus.BOUNCED, MessageStatus.FAILED) else None
         code = (str(event.get("status") or "") or None) if kind == "bounce" else None
-        note = "advanced" if ledger.advance(message, status, at, error_code=code, reason=reason) else "not_forward"
+        note = (
+            "advanced"
+            if ledger.advance(message, status, at, error_code=code, reason=reason)
+            else "not_forward"
+        )
     elif status is not None:
         note = "message_not_found"
     customer = _customer(session, message, event)

@@ -34,19 +34,37 @@ _US_ZONES = {
     "Pacific/Honolulu": "HI",
 }
 _CA_ZONES = {
-    "America/Toronto": "ON QC", "America/Halifax": "NS NB PE", "America/St_Johns": "NL",
-    "America/Winnipeg": "MB", "America/Regina": "SK", "America/Edmonton": "AB NT NU",
+    "America/Toronto": "ON QC",
+    "America/Halifax": "NS NB PE",
+    "America/St_Johns": "NL",
+    "America/Winnipeg": "MB",
+    "America/Regina": "SK",
+    "America/Edmonton": "AB NT NU",
     "America/Vancouver": "BC YT",
 }
 STATE_ZONES = {("US", s): zone for zone, states in _US_ZONES.items() for s in states.split()} | {
     ("CA", p): zone for zone, provinces in _CA_ZONES.items() for p in provinces.split()
 }
 COUNTRY_ZONES = {
-    "US": "America/New_York", "CA": "America/Toronto", "KR": "Asia/Seoul", "SA": "Asia/Riyadh",
-    "AE": "Asia/Dubai", "EG": "Africa/Cairo", "GB": "Europe/London", "IE": "Europe/Dublin",
-    "FR": "Europe/Paris", "DE": "Europe/Berlin", "ES": "Europe/Madrid", "IT": "Europe/Rome",
-    "NL": "Europe/Amsterdam", "JP": "Asia/Tokyo", "AU": "Australia/Sydney", "NZ": "Pacific/Auckland",
-    "BR": "America/Sao_Paulo", "MX": "America/Mexico_City", "IN": "Asia/Kolkata",
+    "US": "America/New_York",
+    "CA": "America/Toronto",
+    "KR": "Asia/Seoul",
+    "SA": "Asia/Riyadh",
+    "AE": "Asia/Dubai",
+    "EG": "Africa/Cairo",
+    "GB": "Europe/London",
+    "IE": "Europe/Dublin",
+    "FR": "Europe/Paris",
+    "DE": "Europe/Berlin",
+    "ES": "Europe/Madrid",
+    "IT": "Europe/Rome",
+    "NL": "Europe/Amsterdam",
+    "JP": "Asia/Tokyo",
+    "AU": "Australia/Sydney",
+    "NZ": "Pacific/Auckland",
+    "BR": "America/Sao_Paulo",
+    "MX": "America/Mexico_City",
+    "IN": "Asia/Kolkata",
 }
 
 
@@ -107,8 +125,12 @@ def map_customer(order: dict[str, Any], *, default_timezone: str = "UTC") -> Cus
     phone = customer.get("phone") or shipping.get("phone") or billing.get("phone") or order.get("phone")
     return CustomerIn(
         external_id=f"shopify:{external}" if external is not None else f"shopify-order:{order['id']}",
-        email=email, phone=phone,
-        first_name=customer.get("first_name") or shipping.get("first_name") or billing.get("first_name") or "",
+        email=email,
+        phone=phone,
+        first_name=customer.get("first_name")
+        or shipping.get("first_name")
+        or billing.get("first_name")
+        or "",
         locale=order.get("customer_locale") or "en",
         timezone=guess_timezone(address, default_timezone),
         region=(address.get("country_code") or None),
@@ -126,12 +148,18 @@ def product_key(line: dict[str, Any]) -> str:
 def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderIn:
     lines = [line for line in order.get("line_items") or () if isinstance(line, dict)]
     items = tuple(
-        ItemIn(product_key(line), str(line.get("title") or line.get("name") or ""), int(line.get("quantity") or 1),
-               _money(line.get("price")))
+        ItemIn(
+            product_key(line),
+            str(line.get("title") or line.get("name") or ""),
+            int(line.get("quantity") or 1),
+            _money(line.get("price")),
+        )
         for line in lines
     )
-    shipping_total = sum((_money(s.get("price")) for s in order.get("shipping_lines") or () if isinstance(s, dict)),
-                         Decimal("0"))
+    shipping_total = sum(
+        (_money(s.get("price")) for s in order.get("shipping_lines") or () if isinstance(s, dict)),
+        Decimal("0"),
+    )
     gateways = order.get("payment_gateway_names") or ()
     return OrderIn(
         external_id=str(order["id"]),
@@ -143,7 +171,9 @@ def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderI
         total=_money(order.get("total_price")),
         currency=str(order.get("currency") or "USD")[:3],
         discount_total=_money(order.get("total_discounts")),
-        discount_codes=tuple(str(d.get("code")) for d in order.get("discount_codes") or () if isinstance(d, dict)),
+        discount_codes=tuple(
+            str(d.get("code")) for d in order.get("discount_codes") or () if isinstance(d, dict)
+        ),
         shipping_total=shipping_total,
         tax_total=_money(order.get("total_tax")),
         shipping_address=_dict(order.get("shipping_address")) or None,
@@ -188,13 +218,21 @@ def map_fulfillment_event(event: dict[str, Any]) -> TrackingIn:
 
 def map_refund(refund: dict[str, Any]) -> RefundIn:
     """Refunded products by product id. A refund with no line items (shipping, goodwill) refunds none."""
-    products = tuple(dict.fromkeys(
-        product_key(_dict(r.get("line_item")) or {"id": r.get("line_item_id")})
-        for r in refund.get("refund_line_items") or () if isinstance(r, dict)
-    ))
-    amount = sum((_money(t.get("amount")) for t in refund.get("transactions") or ()
-                  if isinstance(t, dict) and t.get("kind") == "refund" and t.get("status") in (None, "success")),
-                 Decimal("0"))
+    products = tuple(
+        dict.fromkeys(
+            product_key(_dict(r.get("line_item")) or {"id": r.get("line_item_id")})
+            for r in refund.get("refund_line_items") or ()
+            if isinstance(r, dict)
+        )
+    )
+    amount = sum(
+        (
+            _money(t.get("amount"))
+            for t in refund.get("transactions") or ()
+            if isinstance(t, dict) and t.get("kind") == "refund" and t.get("status") in (None, "success")
+        ),
+        Decimal("0"),
+    )
     return RefundIn(
         external_id=f"shopify-refund:{refund['id']}",
         order_external_id=str(refund["order_id"]),

@@ -24,8 +24,13 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 _SCORE = re.compile(r"^\s*([1-5])\s*[.!]?\s*$")
-_SURVEYED = (MessageStatus.SENT.value, MessageStatus.DELIVERED.value, MessageStatus.OPENED.value,
-             MessageStatus.CLICKED.value, MessageStatus.UNKNOWN.value)
+_SURVEYED = (
+    MessageStatus.SENT.value,
+    MessageStatus.DELIVERED.value,
+    MessageStatus.OPENED.value,
+    MessageStatus.CLICKED.value,
+    MessageStatus.UNKNOWN.value,
+)
 
 # Twilio MessageStatus -> ledger status; queued/accepted/sending/scheduled change nothing.
 STATUS = {
@@ -75,8 +80,9 @@ def customers_by_phone(session: Session, raw: str) -> list[Customer]:
     return list(session.scalars(select(Customer).where(Customer.phone == phone).order_by(Customer.id)))
 
 
-def apply_inbound(session: Session, ingest: Ingest, params: dict[str, str], now: datetime,
-                  survey_window: timedelta) -> str:
+def apply_inbound(
+    session: Session, ingest: Ingest, params: dict[str, str], now: datetime, survey_window: timedelta
+) -> str:
     intent, score = classify(params.get("Body", ""))
     customers = customers_by_phone(session, params.get("From", ""))
     if not customers:
@@ -103,8 +109,14 @@ def surveyed_order(session: Session, customer_ids: list[int], now: datetime, win
     answered = select(CsatAnswer.order_id)
     return session.scalar(
         select(Message.order_id)
-        .where(Message.customer_id.in_(customer_ids), Message.step == j.CSAT, Message.status.in_(_SURVEYED),
-               Message.sent_at >= now - window, Message.order_id.is_not(None), Message.order_id.not_in(answered))
+        .where(
+            Message.customer_id.in_(customer_ids),
+            Message.step == j.CSAT,
+            Message.status.in_(_SURVEYED),
+            Message.sent_at >= now - window,
+            Message.order_id.is_not(None),
+            Message.order_id.not_in(answered),
+        )
         .order_by(Message.sent_at.desc(), Message.id.desc())
         .limit(1)
     )
@@ -119,8 +131,9 @@ def apply_status(session: Session, ingest: Ingest, params: dict[str, str], now: 
         return "no_status_change"
     code = params.get("ErrorCode") or None
     reason = f"twilio_{code}" if code and status is MessageStatus.FAILED else None
-    moved = ledger.advance(message, status, now, error_code=code if status is MessageStatus.FAILED else None,
-                           reason=reason)
+    moved = ledger.advance(
+        message, status, now, error_code=code if status is MessageStatus.FAILED else None, reason=reason
+    )
     if code == "21610":  # the recipient had sent STOP: record it as ours too
         customer = ledger.customer_of(session, message)
         if customer is not None:

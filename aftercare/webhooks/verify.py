@@ -45,8 +45,15 @@ def _sendgrid_key(public_key: str) -> Any:
     return EventWebhook().convert_public_key_to_ecdsa(public_key.strip())
 
 
-def sendgrid_signature(body: bytes, signature: str | None, timestamp: str | None, public_key: str | None,
-                       *, now: datetime, max_age_seconds: float) -> bool:
+def sendgrid_signature(
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    public_key: str | None,
+    *,
+    now: datetime,
+    max_age_seconds: float,
+) -> bool:
     """ECDSA P-256/SHA-256 over `timestamp + raw body` with the public key from SendGrid's settings
     (base64 DER, as SendGrid shows it), and a timestamp no older than `max_age_seconds`."""
     if not (signature and timestamp and public_key):
@@ -70,7 +77,9 @@ def sendgrid_signature(body: bytes, signature: str | None, timestamp: str | None
         return False
 
 
-def twilio_signature(url: str, params: Mapping[str, Any], signature: str | None, auth_token: str | None) -> bool:
+def twilio_signature(
+    url: str, params: Mapping[str, Any], signature: str | None, auth_token: str | None
+) -> bool:
     """`X-Twilio-Signature` over the public URL Twilio called (not the one behind our proxy) and the
     form parameters."""
     if not (signature and auth_token):

@@ -19,13 +19,24 @@ from tests.journeys import place_order
 from tests.webhooks.conftest import PUBLIC, SHOPIFY_PREVIOUS, SHOPIFY_SECRET, TWILIO_TOKEN, snapshot
 
 ENDPOINTS = [
-    ("POST", "/webhooks/shopify"), ("POST", "/webhooks/sendgrid"), ("POST", "/webhooks/twilio/inbound"),
-    ("POST", "/webhooks/twilio/status"), ("GET", "/csat"), ("GET", "/unsubscribe"), ("POST", "/unsubscribe"),
-    ("GET", "/preferences"), ("POST", "/preferences"),
+    ("POST", "/webhooks/shopify"),
+    ("POST", "/webhooks/sendgrid"),
+    ("POST", "/webhooks/twilio/inbound"),
+    ("POST", "/webhooks/twilio/status"),
+    ("GET", "/csat"),
+    ("GET", "/unsubscribe"),
+    ("POST", "/unsubscribe"),
+    ("GET", "/preferences"),
+    ("POST", "/preferences"),
 ]
 HEADER_NAMES = [
-    "X-Shopify-Hmac-Sha256", "X-Shopify-Topic", "X-Shopify-Webhook-Id", "X-Twilio-Signature",
-    "X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp", "Content-Type",
+    "X-Shopify-Hmac-Sha256",
+    "X-Shopify-Topic",
+    "X-Shopify-Webhook-Id",
+    "X-Twilio-Signature",
+    "X-Twilio-Email-Event-Webhook-Signature",
+    "X-Twilio-Email-Event-Webhook-Timestamp",
+    "Content-Type",
     "I-Twilio-Idempotency-Token",
 ]
 header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80)
@@ -36,21 +47,32 @@ bodies = st.one_of(
     st.just(b"MessageSid=SM1&From=%2B12125550001&Body=STOP&MessageStatus=failed"),
     st.just(b"List-Unsubscribe=One-Click"),
 )
-tokens = st.one_of(st.none(), st.text(max_size=60), st.just("eyJjIjoxLCJrIjoidW5zdWIiLCJleHAiOjk5OTk5OTk5OTl9.AAAA"))
+tokens = st.one_of(
+    st.none(), st.text(max_size=60), st.just("eyJjIjoxLCJrIjoidW5zdWIiLCJleHAiOjk5OTk5OTk5OTl9.AAAA")
+)
 
 
 @pytest.fixture(scope="module")
 def fuzz_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
     import base64
 
-    der = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    der = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     home: Path = tmp_path_factory.mktemp("fuzz")
-    settings_ = make_settings(home, shopify_webhook_secret=SHOPIFY_SECRET, shopify_webhook_secret_previous=SHOPIFY_PREVIOUS,
-                              sendgrid_webhook_public_key=base64.b64encode(der).decode(), twilio_auth_token=TWILIO_TOKEN,
-                              public_base_url=PUBLIC)
+    settings_ = make_settings(
+        home,
+        shopify_webhook_secret=SHOPIFY_SECRET,
+        shopify_webhook_secret_previous=SHOPIFY_PREVIOUS,
+        sendgrid_webhook_public_key=base64.b64encode(der).decode(),
+        twilio_auth_token=TWILIO_TOKEN,
+        public_base_url=PUBLIC,
+    )
     built = build_services(settings_, clock=FrozenClock(START))
     place_order(built)  # a customer (id 1) and an order for forged requests to aim at
     yield built
@@ -58,13 +80,18 @@ def fuzz_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
-def test_random_requests_never_5xx_and_never_change_state(fuzz_services: Services, method: str, path: str) -> None:
+def test_random_requests_never_5xx_and_never_change_state(
+    fuzz_services: Services, method: str, path: str
+) -> None:
     client = TestClient(create_app(lambda: fuzz_services), raise_server_exceptions=False)
     before = snapshot(fuzz_services)
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(body=bodies, headers=st.dictionaries(st.sampled_from(HEADER_NAMES), header_values, max_size=5),
-           token=tokens)
+    @given(
+        body=bodies,
+        headers=st.dictionaries(st.sampled_from(HEADER_NAMES), header_values, max_size=5),
+        token=tokens,
+    )
     def check(body: bytes, headers: dict[str, str], token: str | None) -> None:
         params = {"t": token} if token is not None else None
         if method == "GET":
@@ -72,7 +99,9 @@ def test_random_requests_never_5xx_and_never_change_state(fuzz_services: Service
         else:
             response = client.request(method, path, params=params, content=body, headers=headers)
         assert response.status_code < 500, response.text
-        assert response.status_code in (400, 401, 403, 404) or (method == "GET" and response.status_code == 200)
+        assert response.status_code in (400, 401, 403, 404) or (
+            method == "GET" and response.status_code == 200
+        )
 
     check()
     assert snapshot(fuzz_services) == before
@@ -84,9 +113,18 @@ json_values = st.recursive(
     max_leaves=15,
 )
 shopify_like = st.fixed_dictionaries(
-    {}, optional={"id": json_values, "order_id": json_values, "fulfillment_id": json_values, "status": json_values,
-                  "created_at": json_values, "line_items": json_values, "customer": json_values,
-                  "refund_line_items": json_values, "cancelled_at": json_values},
+    {},
+    optional={
+        "id": json_values,
+        "order_id": json_values,
+        "fulfillment_id": json_values,
+        "status": json_values,
+        "created_at": json_values,
+        "line_items": json_values,
+        "customer": json_values,
+        "refund_line_items": json_values,
+        "cancelled_at": json_values,
+    },
 )
 
 
@@ -99,16 +137,33 @@ def test_signed_but_strange_bodies_never_5xx(fuzz_services: Services) -> None:
     from tests.webhooks.conftest import shopify_headers
 
     client = TestClient(create_app(lambda: fuzz_services), raise_server_exceptions=False)
-    topics = st.sampled_from(["orders/create", "orders/cancelled", "fulfillments/create", "fulfillment_events/create",
-                              "refunds/create", "app/uninstalled"])
+    topics = st.sampled_from(
+        [
+            "orders/create",
+            "orders/cancelled",
+            "fulfillments/create",
+            "fulfillment_events/create",
+            "refunds/create",
+            "app/uninstalled",
+        ]
+    )
 
     @settings(max_examples=60, deadline=None)
-    @given(payload=st.one_of(shopify_like, json_values), topic=topics, n=st.integers(0, 10**9),
-           form=st.dictionaries(st.sampled_from(["MessageSid", "From", "Body", "MessageStatus", "ErrorCode"]),
-                                st.text(max_size=20), max_size=5))
+    @given(
+        payload=st.one_of(shopify_like, json_values),
+        topic=topics,
+        n=st.integers(0, 10**9),
+        form=st.dictionaries(
+            st.sampled_from(["MessageSid", "From", "Body", "MessageStatus", "ErrorCode"]),
+            st.text(max_size=20),
+            max_size=5,
+        ),
+    )
     def check(payload: object, topic: str, n: int, form: dict[str, str]) -> None:
         body = _json.dumps(payload).encode()
-        response = client.post("/webhooks/shopify", content=body, headers=shopify_headers(body, topic, f"fz-{n}"))
+        response = client.post(
+            "/webhooks/shopify", content=body, headers=shopify_headers(body, topic, f"fz-{n}")
+        )
         assert response.status_code in (200, 400), response.text
         for path in ("/webhooks/twilio/inbound", "/webhooks/twilio/status"):
             signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + path, form)

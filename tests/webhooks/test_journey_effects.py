@@ -30,22 +30,32 @@ _STAND_INS = {
 
 
 @pytest.fixture
-def services(tmp_path: Path, clock: FrozenClock, email: FakeEmailSender, sms: FakeSmsSender) -> Iterator[Services]:
+def services(
+    tmp_path: Path, clock: FrozenClock, email: FakeEmailSender, sms: FakeSmsSender
+) -> Iterator[Services]:
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR, templates)
     for step, subject in _STAND_INS.items():
         path = templates / "en" / f"{step}.email.html"
         if not path.exists():
-            path.write_text("{% block subject %}" + subject + "{% endblock %}{% block html %}<p>" + subject
-                            + "</p>{% endblock %}{% block text %}" + subject + "{% endblock %}")
+            path.write_text(
+                "{% block subject %}"
+                + subject
+                + "{% endblock %}{% block html %}<p>"
+                + subject
+                + "</p>{% endblock %}{% block text %}"
+                + subject
+                + "{% endblock %}"
+            )
     settings = make_settings(tmp_path, shopify_webhook_secret=SHOPIFY_SECRET)
     built = build_services(settings, clock=clock, email=email, sms=sms, renderer=Renderer(templates))
     yield built
     built.engine.dispose()
 
 
-def test_an_ingested_order_gets_its_confirmation_email(client: TestClient, services: Services,
-                                                       email: FakeEmailSender) -> None:
+def test_an_ingested_order_gets_its_confirmation_email(
+    client: TestClient, services: Services, email: FakeEmailSender
+) -> None:
     assert post_shopify(client, "orders/create", sample("orders_create.json"), "wh-1").status_code == 200
     services.sweeper.run()
     sent = email.to("bob.norman@mail.example.com")
@@ -54,7 +64,8 @@ def test_an_ingested_order_gets_its_confirmation_email(client: TestClient, servi
 
 
 def test_a_cancellation_sends_the_cancellation_notice_and_stops_the_journey(
-        client: TestClient, services: Services, clock: FrozenClock, email: FakeEmailSender) -> None:
+    client: TestClient, services: Services, clock: FrozenClock, email: FakeEmailSender
+) -> None:
     post_shopify(client, "orders/create", sample("orders_create.json"), "wh-1")
     services.sweeper.run()
     post_shopify(client, "orders/cancelled", sample("orders_cancelled.json"), "wh-2")
@@ -68,7 +79,8 @@ def test_a_cancellation_sends_the_cancellation_notice_and_stops_the_journey(
 
 
 def test_a_refund_suppresses_the_setup_guide_and_review_for_the_refunded_items(
-        client: TestClient, services: Services, clock: FrozenClock) -> None:
+    client: TestClient, services: Services, clock: FrozenClock
+) -> None:
     post_shopify(client, "orders/create", sample("orders_create.json"), "wh-1")
     post_shopify(client, "refunds/create", sample("refunds_create.json"), "wh-2")
     # Only the status is changed from Shopify's in_transit sample event: no delivered sample exists.
@@ -77,7 +89,9 @@ def test_a_refund_suppresses_the_setup_guide_and_review_for_the_refunded_items(
     clock.advance(timedelta(days=15))
     services.sweeper.run()
     with services.session_factory() as session:
-        skipped = {m.step: m.reason for m in session.scalars(select(Message).where(Message.status == "skipped"))}
+        skipped = {
+            m.step: m.reason for m in session.scalars(select(Message).where(Message.status == "skipped"))
+        }
     # Every line item of the sample order is product 632910392, which the sample refund refunds.
     assert skipped["setup_guide"] == "items_returned"
     assert skipped["review_request"] == "items_returned"
@@ -96,11 +110,17 @@ def test_the_reconcile_fetch_follows_pages_and_sends_the_admin_token() -> None:
 
     from datetime import UTC, datetime
 
-    orders = reconcile.fetch_updated_orders(shop_domain="shop.test", token="tok", since=datetime(2026, 3, 1, tzinfo=UTC),
-                                            transport=httpx.MockTransport(handler))
+    orders = reconcile.fetch_updated_orders(
+        shop_domain="shop.test",
+        token="tok",
+        since=datetime(2026, 3, 1, tzinfo=UTC),
+        transport=httpx.MockTransport(handler),
+    )
     assert [o["id"] for o in orders] == [450789469, 2]
     assert seen[0].url.path == "/admin/api/2026-01/orders.json"
-    assert seen[0].url.params["status"] == "any" and seen[0].url.params["updated_at_min"].startswith("2026-03-01")
+    assert seen[0].url.params["status"] == "any" and seen[0].url.params["updated_at_min"].startswith(
+        "2026-03-01"
+    )
     assert all(r.headers["X-Shopify-Access-Token"] == "tok" for r in seen)
 
 

@@ -51,8 +51,11 @@ def test_one_click_unsubscribe_then_a_replay_changes_nothing(client: TestClient,
     place_order(services)
     url = path_of(services.links.unsubscribe(1, services.clock.now()))
     assert "Unsubscribe" in client.get(url).text
-    response = client.post(url, content=b"List-Unsubscribe=One-Click",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        url,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 200
     with services.session_factory() as session:
         customer = session.scalar(select(Customer))
@@ -64,7 +67,9 @@ def test_one_click_unsubscribe_then_a_replay_changes_nothing(client: TestClient,
     assert snapshot(services) == before
 
 
-def test_the_preferences_page_shows_and_saves_marketing_consent(client: TestClient, services: Services) -> None:
+def test_the_preferences_page_shows_and_saves_marketing_consent(
+    client: TestClient, services: Services
+) -> None:
     place_order(services)
     url = path_of(services.links.preferences(1, services.clock.now()))
     page = client.get(url)
@@ -79,7 +84,9 @@ def test_the_preferences_page_shows_and_saves_marketing_consent(client: TestClie
     assert snapshot(services) == before
 
 
-def test_forged_unsubscribe_and_preferences_posts_change_nothing(client: TestClient, services: Services) -> None:
+def test_forged_unsubscribe_and_preferences_posts_change_nothing(
+    client: TestClient, services: Services
+) -> None:
     place_order(services)
     before = snapshot(services)
     assert client.post("/unsubscribe?t=eyJjIjoxfQ.AAAA").status_code == 403

@@ -26,8 +26,9 @@ def customer(services: Services) -> Customer:
         return found
 
 
-def test_stop_then_start_opts_out_with_time_and_source_then_back_in(client: TestClient,
-                                                                      services: Services) -> None:
+def test_stop_then_start_opts_out_with_time_and_source_then_back_in(
+    client: TestClient, services: Services
+) -> None:
     place_order(services)
     response = twilio_post(client, "/webhooks/twilio/inbound", inbound("  stop ", "SM1"))
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
@@ -60,7 +61,9 @@ def test_a_reply_in_the_survey_window_records_the_csat_answer(client: TestClient
         assert answer is not None and (answer.order_id, answer.score, answer.channel) == (order_id, 5, "sms")
 
 
-def test_a_csat_reply_with_no_survey_outstanding_is_only_stored(client: TestClient, services: Services) -> None:
+def test_a_csat_reply_with_no_survey_outstanding_is_only_stored(
+    client: TestClient, services: Services
+) -> None:
     order_id = place_order(services)
     a_message(services, order_id=order_id, channel="sms", provider_id="SMold", sent_ago=timedelta(days=8))
     twilio_post(client, "/webhooks/twilio/inbound", inbound("4", "SM5"))
@@ -74,7 +77,12 @@ def test_a_csat_reply_with_no_survey_outstanding_is_only_stored(client: TestClie
 def test_status_callbacks_update_the_ledger_and_record_30007(client: TestClient, services: Services) -> None:
     order_id = place_order(services)
     mid = a_message(services, order_id=order_id, channel="sms", provider_id="SMout")
-    status = {"MessageSid": "SMout", "AccountSid": "ACtest", "MessageStatus": "undelivered", "ErrorCode": "30007"}
+    status = {
+        "MessageSid": "SMout",
+        "AccountSid": "ACtest",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30007",
+    }
     assert twilio_post(client, "/webhooks/twilio/status", status).status_code == 204
     row = message_row(services, mid)
     assert (row.status, row.error_code, row.reason) == ("failed", "30007", "twilio_30007")
@@ -95,7 +103,9 @@ def test_delivered_status_then_replay_with_idempotency_token(client: TestClient,
     assert snapshot(services) == before
 
 
-def test_forged_and_missing_signatures_get_401_and_change_nothing(client: TestClient, services: Services) -> None:
+def test_forged_and_missing_signatures_get_401_and_change_nothing(
+    client: TestClient, services: Services
+) -> None:
     place_order(services)
     before = snapshot(services)
     params = inbound("STOP", "SM7")
@@ -103,10 +113,16 @@ def test_forged_and_missing_signatures_get_401_and_change_nothing(client: TestCl
     assert client.post("/webhooks/twilio/inbound", data=params).status_code == 401
     # Signed for the URL the app sees behind the proxy rather than the public one Twilio called.
     from twilio.request_validator import RequestValidator
+
     internal = RequestValidator("twilio-test-auth-token").compute_signature(
-        "http://internal:8000/webhooks/twilio/inbound", params)
-    assert client.post("/webhooks/twilio/inbound", data=params,
-                       headers={"X-Twilio-Signature": internal}).status_code == 401
+        "http://internal:8000/webhooks/twilio/inbound", params
+    )
+    assert (
+        client.post(
+            "/webhooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": internal}
+        ).status_code
+        == 401
+    )
     assert snapshot(services) == before
 
 
