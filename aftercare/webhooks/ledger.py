@@ -32,8 +32,13 @@ def advance(
     return True
 
 
-def by_provider_id(session: Session, provider_message_id: str) -> Message | None:
-    return session.scalar(select(Message).where(Message.provider_message_id == provider_message_id).limit(1))
+def by_provider_id(session: Session, provider_message_id: str, *, email: str | None = None) -> Message | None:
+    """The message with this provider id; where a batched request shared one id, the one sent to `email`."""
+    query = select(Message).where(Message.provider_message_id == provider_message_id)
+    if email is not None:
+        query = query.join(Customer, Customer.id == Message.customer_id).where(Customer.email == email)
+    matches = session.scalars(query.limit(2)).all()
+    return matches[0] if len(matches) == 1 else None
 
 
 def by_ledger_id(session: Session, value: object) -> Message | None:

@@ -1,8 +1,9 @@
 """SendGrid event webhook events -> the ledger and the suppressions.
 
-Each event finds its message by our ledger id (`ledger_id`, set by the adapter in
+Each event finds its message by our ledger id (`aftercare_message_id`, set by the adapter in
 `personalizations[].custom_args`, which SendGrid copies onto every event) or else by `sg_message_id`,
-whose part before the first dot is the `X-Message-Id` we stored as provider_message_id.
+whose part before the first dot is the `X-Message-Id` we stored as provider_message_id. One request
+carries up to 1000 messages under one `X-Message-Id`, so that fallback also matches the recipient.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from aftercare.contact import normalise_email
 from aftercare.db.models import Customer, Message
 from aftercare.domain.vocabulary import MessageStatus
+from aftercare.providers.sendgrid import CUSTOM_ARG
 from aftercare.services.ingest import Ingest
 from aftercare.webhooks import ledger
 
@@ -27,7 +29,7 @@ STATUS = {
     "bounce": MessageStatus.BOUNCED,
     "dropped": MessageStatus.FAILED,
 }
-LEDGER_ID_KEYS = ("ledger_id", "aftercare_id", "message_id")
+LEDGER_ID_KEYS = (CUSTOM_ARG, "ledger_id")
 
 
 def event_time(event: dict[str, Any], default: datetime) -> datetime:
@@ -45,7 +47,8 @@ def find_message(session: Session, event: dict[str, Any]) -> Message | None:
                 return found
     sg_id = event.get("sg_message_id")
     if isinstance(sg_id, str) and sg_id:
-        return ledger.by_provider_id(session, sg_id.split(".", 1)[0])
+        email = normalise_email(event.get("email") if isinstance(event.get("email"), str) else None)
+        return ledger.by_provider_id(session, sg_id.split(".", 1)[0], email=email)
     return None
 
 

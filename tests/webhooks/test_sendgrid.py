@@ -33,7 +33,7 @@ def event(kind: str, n: int, ledger_id: int, ts: int, **extra: Any) -> dict[str,
         "event": kind,
         "sg_event_id": f"evt-{n}",
         "sg_message_id": f"sg{ledger_id}.filter0001.1.2",
-        "ledger_id": str(ledger_id),
+        "aftercare_message_id": str(ledger_id),  # what the adapter puts in custom_args
         "timestamp": ts,
         "email": "c1@example.com",
         **extra,
@@ -138,3 +138,17 @@ def test_malformed_json_with_a_valid_signature_gets_400(
     for body in (b"[{", b'{"event": "open"}', b"[1, 2]", b"\xff"):
         assert post_events(client, services, sendgrid_key, body).status_code == 400
     assert snapshot(services) == before
+
+
+def test_messages_batched_under_one_x_message_id_are_told_apart_by_recipient(
+    client: TestClient, services: Services, sendgrid_key: SendGridKey
+) -> None:
+    first = a_message(services, order_id=place_order(services, n=1), channel="email", provider_id="batch1")
+    second = a_message(services, order_id=place_order(services, n=2), channel="email", provider_id="batch1")
+    ts = int(services.clock.now().timestamp())
+    post_events(client, services, sendgrid_key, [{
+        "event": "delivered", "sg_event_id": "b2", "timestamp": ts, "email": "c2@example.com",
+        "sg_message_id": "batch1.filter0001.1.2",
+    }])
+    assert message_row(services, second).status == "delivered"
+    assert message_row(services, first).status == "sent"
