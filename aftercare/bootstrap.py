@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -117,8 +118,20 @@ def build_services(
         batch_size=settings.sweep_batch_size, lease=timedelta(seconds=settings.sweep_lease_seconds),
         cross_sell=CrossSeller(clock=clock.now), cross_sell_steps=CROSS_SELL_STEPS,
     )
-    return Services(settings, engine, session_factory, clock, journey, policy, renderer, email, sms, links, ingest,
-                    sweeper)
+    if settings.fault_after_sends is not None:
+        _install_test_fault(sweeper, settings.fault_after_sends, settings.fault_once_file)
+    return Services(settings, engine, session_factory, clock, journey, policy, renderer, sweeper.email, sweeper.sms,
+                    links, ingest, sweeper)
+
+
+def _install_test_fault(sweeper: Sweeper, after: int, once_file: Path | None) -> None:
+    """Test-only: the server test's sweep crashes once after `after` sends (see providers/faults.py)."""
+    from aftercare.providers.faults import CountingEmailSender, CountingSmsSender, SendCounter, crash_after_sends
+
+    counter = SendCounter()
+    sweeper.email = CountingEmailSender(sweeper.email, counter)
+    sweeper.sms = CountingSmsSender(sweeper.sms, counter)
+    sweeper.fault = crash_after_sends(counter, after, once_file)
 
 
 _lock = threading.Lock()

@@ -138,6 +138,13 @@ def _parse_time(value: str) -> datetime:
 from aftercare.winback.cli import backtest_winback  # noqa: E402
 
 app.command("backtest-winback")(backtest_winback)
+from aftercare.webhooks.cli import serve  # noqa: E402
+
+app.command("serve")(serve)
+from aftercare.ops.cli import explain, status  # noqa: E402
+
+app.command("explain")(explain)
+app.command("status")(status)
 from aftercare.analytics.cli import lift_command  # noqa: E402
 
 app.command("lift")(lift_command)

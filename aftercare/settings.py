@@ -116,6 +116,23 @@ class Settings(BaseSettings):
     shopify_webhook_secret_previous: SecretStr | None = None
     shopify_shop_domain: str | None = None
     shopify_admin_token: SecretStr | None = None
+    shopify_api_version: str = "2026-01"
+    shopify_default_timezone: str = Field(
+        default="UTC", description="Customer time zone when a Shopify order's address gives no better guess."
+    )
+    twilio_webhook_base_url: str | None = Field(
+        default=None,
+        description=(
+            "The public base URL Twilio calls (e.g. https://hooks.example.com); Twilio signs that URL, which "
+            "differs from the one the app sees behind a proxy. Defaults to `public_base_url`."
+        ),
+    )
+    sendgrid_webhook_max_age_seconds: float = 900.0
+    csat_reply_window_days: float = 7.0
+
+    # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
+    fault_after_sends: int | None = None
+    fault_once_file: Path | None = None
 
     journey: JourneyTimings = Field(default_factory=JourneyTimings)
 

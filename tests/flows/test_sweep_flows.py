@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select
 
 from aftercare.bootstrap import use_services
@@ -14,12 +12,6 @@ from aftercare.db.models import Message, ScheduledStep
 from flows.journey_sweep import journey_sweep
 from flows.run_journey import run_journey
 from tests.journeys import a_customer, fulfil, place_order, track
-
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_api() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
 
 
 def test_the_sweep_flow_sends_once_and_a_second_run_sends_nothing(services, email):

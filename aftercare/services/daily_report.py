@@ -1,0 +1,141 @@
+"""The daily report: the funnel, the CSAT distribution, review conversion and win-back recovery.
+
+`daily_report(session, ...)` returns the numbers and their markdown; the flow publishes the markdown as a
+Prefect artifact. Definitions:
+- review conversion = review requests answered by a review / review requests sent (per order: a review of
+  that order, or any review by the customer after the request went out);
+- win-back recovery = customers who ordered within `recovery_window` after their first win-back message /
+  customers sent a win-back message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aftercare.clock import as_utc
+from aftercare.db.models import CsatAnswer, Message, Order, Review
+from aftercare.domain.journey import WINBACK_STEPS
+from aftercare.services.funnel import FunnelRow, funnel
+
+SENT_STATUSES = ("sent", "delivered", "opened", "clicked")
+RECOVERY_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    numerator: int
+    denominator: int
+
+    @property
+    def share(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    def __str__(self) -> str:
+        share = self.share
+        return f"{self.numerator} / {self.denominator} ({share:.1%})" if share is not None else "0 / 0 (n/a)"
+
+
+@dataclass
+class DailyReport:
+    as_of: datetime
+    funnel: list[FunnelRow]
+    csat: dict[int, int]  # score 1-5 -> answers
+    review_conversion: Ratio
+    winback_recovery: Ratio
+    extra_sections: list[str] = field(default_factory=list)
+
+    @property
+    def csat_total(self) -> int:
+        return sum(self.csat.values())
+
+    def csat_share(self, score: int) -> float:
+        return self.csat[score] / self.csat_total if self.csat_total else 0.0
+
+
+# HOOK(lift): the lift engineer appends a function here that returns the win-back lift table as markdown
+# (or None when there is nothing to say yet). Each section is appended to the report in order.
+LIFT_SECTION_HOOKS: list[Callable[[Session, datetime], str | None]] = []
+
+
+def csat_distribution(session: Session) -> dict[int, int]:
+    counts = dict(session.execute(select(CsatAnswer.score, func.count()).group_by(CsatAnswer.score)).all())
+    return {score: int(counts.get(score, 0)) for score in range(1, 6)}
+
+
+def review_conversion(session: Session) -> Ratio:
+    requests = session.execute(
+        select(Message.order_id, Message.customer_id, func.min(Message.sent_at))
+        .where(Message.step == "review_request", Message.status.in_(SENT_STATUSES))
+        .group_by(Message.order_id, Message.customer_id)
+    ).all()
+    if not requests:
+        return Ratio(0, 0)
+    customers = {customer_id for _, customer_id, _ in requests}
+    reviews = session.execute(
+        select(Review.customer_id, Review.order_id, Review.created_at).where(Review.customer_id.in_(customers))
+    ).all()
+    converted = 0
+    for order_id, customer_id, sent_at in requests:
+        sent = as_utc(sent_at) if sent_at else None
+        if any(r.customer_id == customer_id and (r.order_id == order_id or (sent and as_utc(r.created_at) >= sent))
+               for r in reviews):
+            converted += 1
+    return Ratio(converted, len(requests))
+
+
+def winback_recovery(session: Session, window: timedelta = RECOVERY_WINDOW) -> Ratio:
+    first_sent = {
+        customer_id: as_utc(sent_at)
+        for customer_id, sent_at in session.execute(
+            select(Message.customer_id, func.min(Message.sent_at))
+            .where(Message.step.in_(WINBACK_STEPS), Message.status.in_(SENT_STATUSES), Message.sent_at.is_not(None))
+            .group_by(Message.customer_id)
+        )
+    }
+    if not first_sent:
+        return Ratio(0, 0)
+    recovered = set()
+    for customer_id, placed_at in session.execute(
+        select(Order.customer_id, Order.placed_at).where(Order.customer_id.in_(first_sent))
+    ):
+        start = first_sent[customer_id]
+        if start < as_utc(placed_at) <= start + window:
+            recovered.add(customer_id)
+    return Ratio(len(recovered), len(first_sent))
+
+
+def daily_report(session: Session, *, step_order: list[str], now: datetime) -> DailyReport:
+    report = DailyReport(now, funnel(session, step_order), csat_distribution(session), review_conversion(session),
+                         winback_recovery(session))
+    for hook in LIFT_SECTION_HOOKS:
+        section = hook(session, now)
+        if section:
+            report.extra_sections.append(section)
+    return report
+
+
+def to_markdown(report: DailyReport) -> str:
+    lines = [f"# Aftercare daily report, {report.as_of:%Y-%m-%d %H:%M} UTC", "", "## Funnel", "",
+             ("| step | email | sms | deferred | waiting | pending | held out | failed | unknown | skipped | "
+             "skipped by reason |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in report.funnel:
+        reasons = ", ".join(f"{k} {v}" for k, v in r.skipped.most_common()) or "-"
+        lines.append(f"| {r.step} | {r.sent['email']} | {r.sent['sms']} | {r.deferred} | {r.waiting} | {r.pending} "
+                     f"| {r.held_out} | {r.failed} | {r.unknown} | {r.skipped_total} | {reasons} |")
+    if not report.funnel:
+        lines.append("| (no messages yet) | | | | | | | | | | |")
+    lines += ["", f"## CSAT ({report.csat_total} answers)", "", "| score | answers | share |", "|---:|---:|---:|"]
+    lines += [f"| {s} | {report.csat[s]} | {report.csat_share(s):.1%} |" for s in range(1, 6)]
+    lines += ["", "## Reviews", "", (f"Review conversion (reviews left / review requests sent): "
+              f"**{report.review_conversion}**"), "", "## Win-back", "",
+              (f"Win-back recovery (customers who ordered within 30 days of a win-back message / customers "
+              f"messaged): **{report.winback_recovery}**")]
+    for section in report.extra_sections:
+        lines += ["", section]
+    return "\n".join(lines) + "\n"

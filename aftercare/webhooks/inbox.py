@@ -1,0 +1,216 @@
+"""The inbox: every accepted request is stored raw, idempotent on its de-duplication key, then applied.
+
+`store` inserts with ON CONFLICT DO NOTHING, so a replay finds its key taken and is a no-op. `apply_event`
+applies a stored event inside a savepoint: if it fails (an order not seen yet, a body we cannot map), the
+event stays stored and unapplied with its error, and the stored-event flow tries again later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
+
+from aftercare.bootstrap import Services
+from aftercare.db.models import Customer, InboxEvent
+from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.services.commands import ConsentIn
+from aftercare.services.ingest import UnknownOrder
+from aftercare.webhooks import sendgrid, shopify, twilio
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 20
+
+
+class UnknownCustomer(LookupError):
+    """A signed link names a customer that no longer exists."""
+
+
+def store(
+    session: Session,
+    *,
+    source: str,
+    dedup_key: str,
+    topic: str,
+    headers: dict[str, str],
+    body: str,
+    now: datetime,
+) -> InboxEvent | None:
+    """Insert the event; None when its key was already stored (a replay)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(InboxEvent.__table__)
+        .values(
+            source=source,
+            dedup_key=dedup_key[:200],
+            topic=topic[:64],
+            received_at=now,
+            headers=headers,
+            body=body,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(InboxEvent.__table__.c.id)
+    )
+    new_id = session.execute(stmt).scalar()
+    return session.get(InboxEvent, new_id) if new_id is not None else None
+
+
+def store_and_apply(services: Services, items: list[dict[str, Any]]) -> list[str]:
+    """One transaction for a whole request: store each item; apply the ones that are new.
+
+    Each item holds `store`'s keywords (source, dedup_key, topic, headers, body). Returns one note per
+    item: "duplicate" for a replay, else what applying it did.
+    """
+    notes: list[str] = []
+    with services.session_factory() as session, session.begin():
+        for item in items:
+            event = store(session, now=services.clock.now(), **item)
+            notes.append("duplicate" if event is None else apply_event(session, services, event))
+    return notes
+
+
+def apply_event(session: Session, services: Services, event: InboxEvent) -> str:
+    """Apply a stored event once; returns a short note. Never raises for bad data or an unknown order."""
+    if event.applied_at is not None:
+        return "already_applied"
+    now = services.clock.now()
+    try:
+        with session.begin_nested():
+            note = _dispatch(session, services, event, now)
+    except (UnknownOrder, UnknownCustomer) as exc:
+        event.attempts += 1
+        event.error = f"{type(exc).__name__}: waiting for it to arrive"
+        return "pending"
+    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, DataError) as exc:  # unmappable
+        event.attempts += 1
+        event.error = f"{type(exc).__name__}: cannot map {event.source} {event.topic}"
+        log.warning(
+            "inbox event id=%s source=%s topic=%s not applied: %s",
+            event.id,
+            event.source,
+            event.topic,
+            type(exc).__name__,
+        )
+        return "unmappable"
+    event.applied_at, event.error = now, None
+    event.attempts += 1
+    return note
+
+
+def unapplied_ids(session: Session, limit: int, older_than: datetime | None = None) -> list[int]:
+    query = select(InboxEvent.id).where(InboxEvent.applied_at.is_(None), InboxEvent.attempts < MAX_ATTEMPTS)
+    if older_than is not None:
+        query = query.where(InboxEvent.received_at <= older_than)
+    return list(session.scalars(query.order_by(InboxEvent.received_at, InboxEvent.id).limit(limit)))
+
+
+def apply_stored(services: Services, ids: list[int]) -> dict[str, int]:
+    """Apply stored events one transaction each (what the stored-event flow's task runs)."""
+    counts: dict[str, int] = {}
+    for event_id in ids:
+        with services.session_factory() as session, session.begin():
+            event = session.get(InboxEvent, event_id)
+            if event is None:
+                continue
+            note = apply_event(session, services, event)
+        key = note if note in ("pending", "unmappable", "already_applied") else "applied"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+# Dispatch ------------------------------------------------------------------------------------------------
+def _dispatch(session: Session, services: Services, event: InboxEvent, now: datetime) -> str:
+    if event.source == "shopify":
+        return _apply_shopify(session, services, event.topic, json.loads(event.body), now)
+    if event.source == "sendgrid":
+        return sendgrid.apply(session, services.ingest, json.loads(event.body), now)
+    if event.source == "twilio":
+        params = dict(parse_qsl(event.body, keep_blank_values=True))
+        if event.topic == "status":
+            return twilio.apply_status(session, services.ingest, params, now)
+        window = timedelta(days=services.settings.csat_reply_window_days)
+        return twilio.apply_inbound(session, services.ingest, params, now, window)
+    if event.source == "link":
+        return _apply_link(session, services, event.topic, json.loads(event.body), now)
+    return "ignored:unknown_source"
+
+
+def _apply_shopify(
+    session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime
+) -> str:
+    ingest = services.ingest
+    if topic in shopify.ORDER_TOPICS:
+        order = shopify.map_order(body, default_timezone=services.settings.shopify_default_timezone)
+        ingest.record_order(session, order, now)
+        return "order"
+    if topic in shopify.FULFILLMENT_TOPICS:
+        if str(body.get("status") or "").lower() in shopify.FAILED_FULFILLMENT:
+            return "ignored:failed_fulfillment"
+        data = shopify.map_fulfillment(body)
+        ingest.record_fulfillment(session, data, now)
+        if body.get("shipment_status"):  # fulfillments/update carries the carrier's latest status too
+            ingest.record_tracking(
+                session,
+                shipment_external_id=data.external_id,
+                order_external_id=data.order_external_id,
+                status=str(body["shipment_status"]),
+                at=shopify.parse_time(body.get("updated_at") or body["created_at"]),
+                now=now,
+            )
+        return "fulfillment"
+    if topic in shopify.TRACKING_TOPICS:
+        t = shopify.map_fulfillment_event(body)
+        ingest.record_tracking(
+            session,
+            shipment_external_id=t.shipment_external_id,
+            order_external_id=t.order_external_id,
+            status=t.status,
+            at=t.at,
+            now=now,
+            estimated_delivery_at=t.estimated_delivery_at,
+        )
+        return f"tracking:{t.status}"
+    if topic in shopify.REFUND_TOPICS:
+        refund = shopify.map_refund(body)
+        if not refund.product_ids:  # shipping or goodwill only: no item was refunded
+            return "ignored:no_items_refunded"
+        ingest.record_refund(session, refund, now)
+        return "refund"
+    return "ignored:unknown_topic"
+
+
+def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime) -> str:
+    ingest = services.ingest
+    if topic == "csat":
+        answer = ingest.record_csat(
+            session, order_id=int(body["o"]), score=int(body["s"]), channel="email", at=now, now=now
+        )
+        return "csat:recorded" if answer is not None else "csat:already_answered"
+    customer = session.get(Customer, int(body["c"]))
+    if customer is None:
+        raise UnknownCustomer(str(body["c"]))
+    if topic == "unsubscribe":
+        ingest.email_unsubscribed(session, customer, now, source=f"link:{body.get('via', 'page')}")
+        return "unsubscribed"
+    if topic == "preferences":
+        if body["email_marketing"]:
+            ingest.email_resubscribed(session, customer, now, source="link:preferences")
+        else:
+            ingest.email_unsubscribed(session, customer, now, source="link:preferences")
+        ingest.set_consent(
+            session,
+            customer,
+            ConsentIn(Channel.SMS, Purpose.MARKETING, bool(body["sms_marketing"]), "link:preferences"),
+            now,
+        )
+        return "preferences"
+    return "ignored:unknown_topic"

@@ -1,0 +1,192 @@
+"""The signed customer links: CSAT answers, one-click unsubscribe (RFC 8058) and the preferences page.
+
+A missing or malformed token is a 400, a tampered, expired or wrong-kind one a 403; nothing changes.
+A request that would change something is stored in the inbox and applied like any webhook; one that
+would change nothing (already unsubscribed, preferences unchanged) is answered from the current state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from aftercare.bootstrap import Services
+from aftercare.db.models import Consent, Customer
+from aftercare.links import InvalidLink
+from aftercare.webhooks import inbox
+
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+
+
+def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    return HTMLResponse(_env.get_template(name).render(**values), status_code=status)
+
+
+def _error(services: Services, status: int, text: str) -> HTMLResponse:
+    return page(
+        "message.html",
+        status,
+        store_name=services.settings.store_name,
+        title="This link does not work",
+        text=text,
+    )
+
+
+def _claims(
+    services: Services, token: str | None, kind: str, fields: tuple[str, ...]
+) -> dict[str, int] | HTMLResponse:
+    if not token:
+        return _error(services, 400, "The link is incomplete.")
+    try:
+        payload = services.links.verify(token, services.clock.now(), kind=kind)
+    except InvalidLink as exc:
+        malformed = str(exc).startswith("malformed")
+        return _error(
+            services,
+            400 if malformed else 403,
+            "The link is incomplete." if malformed else "The link has expired or is not valid.",
+        )
+    values = {f: payload.get(f) for f in fields}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        return _error(services, 400, "The link is incomplete.")
+    return values  # type: ignore[return-value]
+
+
+def _marketing_state(services: Services, customer_id: int) -> dict[str, bool] | None:
+    with services.session_factory() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            return None
+        granted = {
+            (c.channel, c.purpose): c.granted
+            for c in session.scalars(select(Consent).where(Consent.customer_id == customer_id))
+        }
+        return {
+            "email_marketing": customer.email_unsubscribed_at is None
+            and granted.get(("email", "marketing"), False),
+            "sms_marketing": granted.get(("sms", "marketing"), False),
+            "sms_stopped": customer.sms_stopped_at is not None,
+        }
+
+
+def _store(services: Services, topic: str, dedup_key: str, body: dict[str, Any]) -> str:
+    item = {
+        "source": "link",
+        "dedup_key": dedup_key,
+        "topic": topic,
+        "headers": {},
+        "body": json.dumps(body, sort_keys=True),
+    }
+    with services.session_factory() as session, session.begin():
+        event = inbox.store(session, now=services.clock.now(), **item)
+        return "duplicate" if event is None else inbox.apply_event(session, services, event)
+
+
+def links_router(services_factory: Callable[[], Services]) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/csat", response_class=HTMLResponse)
+    async def csat(request: Request, t: str | None = None) -> HTMLResponse:
+        services = services_factory()
+        claims = _claims(services, t, "csat", ("o", "s"))
+        if isinstance(claims, HTMLResponse):
+            return claims
+        if not 1 <= claims["s"] <= 5:
+            return _error(services, 400, "The link is incomplete.")
+        # The first answer for an order counts (as in Ingest.record_csat): any later click is a duplicate.
+        note = await run_in_threadpool(_store, services, "csat", f"link:csat:{claims['o']}", claims)
+        if note == "pending":
+            return _error(services, 404, "We could not find this order.")
+        return page(
+            "message.html",
+            store_name=services.settings.store_name,
+            title="Thank you",
+            text="Thanks for telling us how we did.",
+        )
+
+    @router.get("/unsubscribe", response_class=HTMLResponse)
+    async def unsubscribe_page(request: Request, t: str | None = None) -> HTMLResponse:
+        services = services_factory()
+        claims = _claims(services, t, "unsub", ("c",))
+        if isinstance(claims, HTMLResponse):
+            return claims
+        return page("unsubscribe.html", store_name=services.settings.store_name, token=t)
+
+    @router.post("/unsubscribe", response_class=HTMLResponse)
+    async def unsubscribe(request: Request, t: str | None = None) -> HTMLResponse:
+        """RFC 8058 one-click (body `List-Unsubscribe=One-Click`) and the confirm page's button alike."""
+        services = services_factory()
+        body = (await request.body()).decode("utf-8", errors="replace")
+        claims = _claims(services, t, "unsub", ("c",))
+        if isinstance(claims, HTMLResponse):
+            return claims
+        state = await run_in_threadpool(_marketing_state, services, claims["c"])
+        if state is None:
+            return _error(services, 404, "We could not find your subscription.")
+        if state["email_marketing"]:
+            via = "one_click" if "List-Unsubscribe=One-Click" in body else "page"
+            await run_in_threadpool(
+                _store,
+                services,
+                "unsubscribe",
+                f"link:unsub:{uuid.uuid4().hex}",
+                {"c": claims["c"], "via": via},
+            )
+        return page(
+            "message.html",
+            store_name=services.settings.store_name,
+            title="You are unsubscribed",
+            text="You will get no more marketing email from us. Order updates still arrive.",
+        )
+
+    @router.get("/preferences", response_class=HTMLResponse)
+    async def preferences_page(request: Request, t: str | None = None) -> HTMLResponse:
+        services = services_factory()
+        claims = _claims(services, t, "prefs", ("c",))
+        if isinstance(claims, HTMLResponse):
+            return claims
+        state = await run_in_threadpool(_marketing_state, services, claims["c"])
+        if state is None:
+            return _error(services, 404, "We could not find your preferences.")
+        return page(
+            "preferences.html", store_name=services.settings.store_name, token=t, saved=False, **state
+        )
+
+    @router.post("/preferences", response_class=HTMLResponse)
+    async def save_preferences(request: Request, t: str | None = None) -> HTMLResponse:
+        services = services_factory()
+        body = (await request.body()).decode("utf-8", errors="replace")
+        claims = _claims(services, t, "prefs", ("c",))
+        if isinstance(claims, HTMLResponse):
+            return claims
+        form = parse_qs(body)
+        wanted = {
+            "email_marketing": form.get("email_marketing", [""])[0] == "on",
+            "sms_marketing": form.get("sms_marketing", [""])[0] == "on",
+        }
+        state = await run_in_threadpool(_marketing_state, services, claims["c"])
+        if state is None:
+            return _error(services, 404, "We could not find your preferences.")
+        if any(state[k] != v for k, v in wanted.items()):
+            key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
+            await run_in_threadpool(
+                _store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted}
+            )
+            state = {**state, **wanted}
+        return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True, **state)
+
+    return router

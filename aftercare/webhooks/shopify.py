@@ -1,0 +1,242 @@
+"""Pure mappers from Shopify's REST webhook bodies to our commands (`OrderIn`, `FulfillmentIn`, `RefundIn`).
+
+No database and no I/O here: each function takes the decoded JSON object and returns our own words, or
+raises `ValueError` / `KeyError` / `TypeError` for a body that lacks what it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.services.commands import ConsentIn, CustomerIn, FulfillmentIn, ItemIn, OrderIn, RefundIn
+
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled", "orders/paid"})
+FULFILLMENT_TOPICS = frozenset({"fulfillments/create", "fulfillments/update"})
+TRACKING_TOPICS = frozenset({"fulfillment_events/create"})
+REFUND_TOPICS = frozenset({"refunds/create"})
+KNOWN_TOPICS = ORDER_TOPICS | FULFILLMENT_TOPICS | TRACKING_TOPICS | REFUND_TOPICS
+FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
+
+# Shopify orders carry no IANA time zone for the customer, only addresses. The customer's zone matters
+# for SMS quiet hours, so we guess it from the shipping (else billing) address: US states and Canadian
+# provinces by their main zone, other countries by their capital's zone, else `default_timezone`.
+_US_ZONES = {
+    "America/New_York": "CT DE DC FL GA IN KY ME MD MA MI NH NJ NY NC OH PA RI SC VT VA WV",
+    "America/Chicago": "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI",
+    "America/Denver": "CO MT NM UT WY ID",
+    "America/Phoenix": "AZ",
+    "America/Los_Angeles": "CA NV OR WA",
+    "America/Anchorage": "AK",
+    "Pacific/Honolulu": "HI",
+}
+_CA_ZONES = {
+    "America/Toronto": "ON QC",
+    "America/Halifax": "NS NB PE",
+    "America/St_Johns": "NL",
+    "America/Winnipeg": "MB",
+    "America/Regina": "SK",
+    "America/Edmonton": "AB NT NU",
+    "America/Vancouver": "BC YT",
+}
+STATE_ZONES = {("US", s): zone for zone, states in _US_ZONES.items() for s in states.split()} | {
+    ("CA", p): zone for zone, provinces in _CA_ZONES.items() for p in provinces.split()
+}
+COUNTRY_ZONES = {
+    "US": "America/New_York",
+    "CA": "America/Toronto",
+    "KR": "Asia/Seoul",
+    "SA": "Asia/Riyadh",
+    "AE": "Asia/Dubai",
+    "EG": "Africa/Cairo",
+    "GB": "Europe/London",
+    "IE": "Europe/Dublin",
+    "FR": "Europe/Paris",
+    "DE": "Europe/Berlin",
+    "ES": "Europe/Madrid",
+    "IT": "Europe/Rome",
+    "NL": "Europe/Amsterdam",
+    "JP": "Asia/Tokyo",
+    "AU": "Australia/Sydney",
+    "NZ": "Pacific/Auckland",
+    "BR": "America/Sao_Paulo",
+    "MX": "America/Mexico_City",
+    "IN": "Asia/Kolkata",
+}
+
+
+def parse_time(value: Any) -> datetime:
+    """Shopify's ISO-8601 times with an offset, as aware UTC."""
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO-8601 time")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _opt_time(value: Any) -> datetime | None:
+    return parse_time(value) if value else None
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal("0")
+    except InvalidOperation as exc:
+        raise ValueError("not an amount") from exc
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def guess_timezone(address: dict[str, Any] | None, default: str = "UTC") -> str:
+    address = address or {}
+    country = str(address.get("country_code") or "").upper()
+    province = str(address.get("province_code") or "").upper()
+    return STATE_ZONES.get((country, province)) or COUNTRY_ZONES.get(country) or default
+
+
+def _consents(customer: dict[str, Any]) -> tuple[ConsentIn, ...]:
+    """Marketing consent as Shopify recorded it. Transactional SMS only with SMS marketing consent: Shopify
+    has no separate flag, and texting a number nobody agreed to be texted on is the worse mistake."""
+    out: list[ConsentIn] = []
+    email = _dict(customer.get("email_marketing_consent"))
+    if email.get("state"):
+        out.append(ConsentIn(Channel.EMAIL, Purpose.MARKETING, email["state"] == "subscribed", "shopify"))
+    sms = _dict(customer.get("sms_marketing_consent"))
+    if sms.get("state"):
+        granted = sms["state"] == "subscribed"
+        out.append(ConsentIn(Channel.SMS, Purpose.MARKETING, granted, "shopify"))
+        out.append(ConsentIn(Channel.SMS, Purpose.TRANSACTIONAL, granted, "shopify"))
+    return tuple(out)
+
+
+def map_customer(order: dict[str, Any], *, default_timezone: str = "UTC") -> CustomerIn:
+    customer = _dict(order.get("customer"))
+    shipping = _dict(order.get("shipping_address"))
+    billing = _dict(order.get("billing_address"))
+    address = shipping or billing or _dict(customer.get("default_address"))
+    external = customer.get("id")
+    email = customer.get("email") or order.get("email") or order.get("contact_email")
+    phone = customer.get("phone") or shipping.get("phone") or billing.get("phone") or order.get("phone")
+    return CustomerIn(
+        external_id=f"shopify:{external}" if external is not None else f"shopify-order:{order['id']}",
+        email=email,
+        phone=phone,
+        first_name=customer.get("first_name")
+        or shipping.get("first_name")
+        or billing.get("first_name")
+        or "",
+        locale=order.get("customer_locale") or "en",
+        timezone=guess_timezone(address, default_timezone),
+        region=(address.get("country_code") or None),
+        consents=_consents(customer),
+    )
+
+
+def product_key(line: dict[str, Any]) -> str:
+    """Our product id for a line item: Shopify's product id; a custom item has none, so its line id."""
+    if line.get("product_id") is not None:
+        return str(line["product_id"])
+    return f"line:{line.get('variant_id') or line.get('id')}"
+
+
+def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderIn:
+    lines = [line for line in order.get("line_items") or () if isinstance(line, dict)]
+    items = tuple(
+        ItemIn(
+            product_key(line),
+            str(line.get("title") or line.get("name") or ""),
+            int(line.get("quantity") or 1),
+            _money(line.get("price")),
+        )
+        for line in lines
+    )
+    shipping_total = sum(
+        (_money(s.get("price")) for s in order.get("shipping_lines") or () if isinstance(s, dict)),
+        Decimal("0"),
+    )
+    gateways = order.get("payment_gateway_names") or ()
+    return OrderIn(
+        external_id=str(order["id"]),
+        number=str(order.get("name") or order.get("order_number") or order["id"]),
+        customer=map_customer(order, default_timezone=default_timezone),
+        placed_at=parse_time(order.get("processed_at") or order["created_at"]),
+        items=items,
+        subtotal=_money(order.get("subtotal_price")),
+        total=_money(order.get("total_price")),
+        currency=str(order.get("currency") or "USD")[:3],
+        discount_total=_money(order.get("total_discounts")),
+        discount_codes=tuple(
+            str(d.get("code")) for d in order.get("discount_codes") or () if isinstance(d, dict)
+        ),
+        shipping_total=shipping_total,
+        tax_total=_money(order.get("total_tax")),
+        shipping_address=_dict(order.get("shipping_address")) or None,
+        payment_summary=", ".join(str(g) for g in gateways)[:120],
+        cancelled_at=_opt_time(order.get("cancelled_at")),
+    )
+
+
+def map_fulfillment(fulfillment: dict[str, Any]) -> FulfillmentIn:
+    return FulfillmentIn(
+        external_id=str(fulfillment["id"]),
+        order_external_id=str(fulfillment["order_id"]),
+        shipped_at=parse_time(fulfillment.get("created_at") or fulfillment["updated_at"]),
+        carrier=fulfillment.get("tracking_company") or None,
+        tracking_number=fulfillment.get("tracking_number") or None,
+        tracking_url=fulfillment.get("tracking_url") or None,
+        promised_at=_opt_time(fulfillment.get("estimated_delivery_at")),
+    )
+
+
+@dataclass(frozen=True)
+class TrackingIn:
+    shipment_external_id: str
+    order_external_id: str
+    status: str
+    at: datetime
+    estimated_delivery_at: datetime | None = None
+
+
+def map_fulfillment_event(event: dict[str, Any]) -> TrackingIn:
+    status = event["status"]
+    if not isinstance(status, str) or not status:
+        raise ValueError("fulfillment event without a status")
+    return TrackingIn(
+        shipment_external_id=str(event["fulfillment_id"]),
+        order_external_id=str(event["order_id"]),
+        status=status.lower(),
+        at=parse_time(event.get("happened_at") or event["created_at"]),
+        estimated_delivery_at=_opt_time(event.get("estimated_delivery_at")),
+    )
+
+
+def map_refund(refund: dict[str, Any]) -> RefundIn:
+    """Refunded products by product id. A refund with no line items (shipping, goodwill) refunds none."""
+    products = tuple(
+        dict.fromkeys(
+            product_key(_dict(r.get("line_item")) or {"id": r.get("line_item_id")})
+            for r in refund.get("refund_line_items") or ()
+            if isinstance(r, dict)
+        )
+    )
+    amount = sum(
+        (
+            _money(t.get("amount"))
+            for t in refund.get("transactions") or ()
+            if isinstance(t, dict) and t.get("kind") == "refund" and t.get("status") in (None, "success")
+        ),
+        Decimal("0"),
+    )
+    return RefundIn(
+        external_id=f"shopify-refund:{refund['id']}",
+        order_external_id=str(refund["order_id"]),
+        created_at=parse_time(refund.get("processed_at") or refund["created_at"]),
+        product_ids=products,
+        amount=amount,
+    )

@@ -1,0 +1,19 @@
+"""One temporary Prefect API for every flow test in the session (starting one costs seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api(request: pytest.FixtureRequest) -> Iterator[None]:
+    # The real-server test starts its own server; it needs no harness.
+    if all(item.get_closest_marker("prefect_server") for item in request.session.items
+           if "tests/flows" in str(item.fspath)):
+        yield
+        return
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

@@ -1,0 +1,67 @@
+"""The artifacts the UI shows: the sweep's per-step table and the daily report; the win-back scan flow."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from sqlalchemy import delete, func, select
+
+from aftercare.bootstrap import use_services
+from aftercare.db.models import ScheduledStep
+from flows.daily_report import daily_report
+from flows.journey_sweep import journey_sweep
+from flows.winback_scan import winback_scan
+from tests.journeys import a_customer, answer_csat, fulfil, place_order, track
+
+
+def _artifacts(state):
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+
+
+def test_a_sweep_publishes_a_table_per_step_with_sent_deferred_and_skipped_by_reason(services, clock):
+    place_order(services, n=1)
+    place_order(services, n=2, customer=a_customer(2, consents=(), email=None))  # no email, no consent
+    with use_services(services):
+        state = journey_sweep(return_state=True)
+    [artifact] = _artifacts(state)
+    assert artifact.key == "journey-sweep" and artifact.type == "table"
+    rows = {r["step"]: r for r in json.loads(artifact.data)}
+    assert rows["confirmation"]["sent_email"] == 1
+    assert rows["confirmation"]["skipped"] == 1 and rows["confirmation"]["skip_reasons"]
+    assert {"deferred", "waiting", "held_out", "failed"} <= set(rows["confirmation"])
+
+
+def test_the_daily_report_publishes_funnel_csat_reviews_and_winback_as_markdown(services, clock):
+    order_id = place_order(services)
+    fulfil(services)
+    track(services, "delivered")
+    services.sweeper.run()
+    answer_csat(services, order_id, 4)
+    with use_services(services):
+        state = daily_report(return_state=True)
+    [artifact] = _artifacts(state)
+    assert artifact.key == "daily-report" and artifact.type == "markdown"
+    for heading in ("## Funnel", "## CSAT (1 answers)", "| 4 | 1 | 100.0% |", "Review conversion",
+                    "Win-back recovery"):
+        assert heading in artifact.data
+    assert "@example.com" not in artifact.data
+
+
+def test_the_winback_scan_flow_restores_a_missing_winback_step_once(services, clock):
+    place_order(services)
+    fulfil(services)
+    track(services, "delivered")
+    with services.session_factory() as session, session.begin():
+        session.execute(delete(ScheduledStep).where(ScheduledStep.step == "winback_1"))
+    clock.advance(timedelta(hours=1))
+    with use_services(services):
+        assert winback_scan() == {"created": 1}
+        assert winback_scan() == {"created": 0}
+    with services.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(ScheduledStep)
+                              .where(ScheduledStep.step == "winback_1")) == 1
