@@ -57,9 +57,14 @@ class DailyReport:
         return self.csat[score] / self.csat_total if self.csat_total else 0.0
 
 
-# HOOK(lift): the lift engineer appends a function here that returns the win-back lift table as markdown
-# (or None when there is nothing to say yet). Each section is appended to the report in order.
-LIFT_SECTION_HOOKS: list[Callable[[Session, datetime], str | None]] = []
+def _lift_section(session: Session, now: datetime) -> str | None:
+    from aftercare.analytics.lift import lift_markdown  # keeps scipy off this module's import path
+
+    return lift_markdown(session, now)
+
+
+# Extra sections appended to the report in order, each returning markdown (or None: nothing to say yet).
+LIFT_SECTION_HOOKS: list[Callable[[Session, datetime], str | None]] = [_lift_section]
 
 
 def csat_distribution(session: Session) -> dict[int, int]:

@@ -89,6 +89,7 @@ def test_the_daily_report_counts_csat_reviews_and_winback_recovery(services, clo
     assert (report.winback_recovery.numerator, report.winback_recovery.denominator) == (1, 1)
     markdown = to_markdown(report)
     assert "| 5 | 1 | 100.0% |" in markdown and "1 / 1 (100.0%)" in markdown and "| confirmation |" in markdown
+    assert "## Lift per step" in markdown  # the holdout lift table rides in the daily report
     assert "@" not in markdown
 
 
