@@ -197,8 +197,8 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
               f"(inside the sweep-batch task; the rest of the wall time is Prefect's flow/task overhead)")
         print(f"         db statements/step {ours_statements / claimed:.3f} ({ours_statements:,} statements; "
               "SQLAlchemy before_cursor_execute, an executemany counts once)")
-        print(f"         peak RSS {peak:,.0f} MB (getrusage ru_maxrss of this process; {rss_before:,.0f} MB before "
-              "the sweep: Python + Prefect + SQLAlchemy; seeding ran in a child process)")
+        print(f"         peak RSS {peak:,.0f} MB (getrusage ru_maxrss of this process, high-water mark over the floor "
+              f"and our sweep; RSS was {rss_before:,.0f} MB when our sweep started; seeding ran in a child process)")
         results.update(steps_per_s=round(ours_rate, 1), sweep_seconds=round(ours_s, 3), claimed=claimed,
                        messages=sent_msgs, batch_p50_ms=round(p50, 2), batch_p95_ms=round(p95, 2),
                        statements_per_step=round(ours_statements / claimed, 3), peak_rss_mb=round(peak, 1))
