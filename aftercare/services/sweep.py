@@ -34,7 +34,7 @@ from aftercare.links import LinkSigner
 from aftercare.providers.base import EmailMessage, EmailSender, Outcome, SendResult, SmsMessage, SmsSender
 from aftercare.rendering.context import ProductView
 from aftercare.services import scheduler
-from aftercare.services.batch_state import BatchState, load_batch_state
+from aftercare.services.batch_state import BatchState, load_batch_state, member_of
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings, build_context, choose_locale
 from aftercare.services.reports import SweepReport
@@ -90,10 +90,12 @@ class Sweeper:
     # Test seam: called with a phase name ("reserved", "sending", "sent"); raise to simulate a crash there.
     fault: Callable[[str], None] | None = None
     _is_pg: bool = field(init=False, default=False)
+    _dialect: str = field(init=False, default="sqlite")
 
     def __post_init__(self) -> None:
         bind = self.session_factory.kw.get("bind")
-        self._is_pg = bind is not None and bind.dialect.name == "postgresql"
+        self._dialect = bind.dialect.name if bind is not None else "sqlite"
+        self._is_pg = self._dialect == "postgresql"
 
     # Public API ---------------------------------------------------------------------------------------
     def run(self, *, worker_id: str = "sweep", max_batches: int | None = None, journey_id: int | None = None,
@@ -292,7 +294,7 @@ class Sweeper:
                 r.idempotency_key: r
                 for r in session.execute(
                     select(table.c.id, table.c.idempotency_key, table.c.status, table.c.status_at)
-                    .where(table.c.idempotency_key.in_([p.key for p in planned]))
+                    .where(member_of(table.c.idempotency_key, [p.key for p in planned], self._dialect))
                 )
             }
             sendable: list[_Planned] = []
@@ -335,7 +337,8 @@ class Sweeper:
             moved = set(
                 session.scalars(
                     update(table)
-                    .where(table.c.id.in_([p.ledger_id for p in sendable]), table.c.status == "reserved")
+                    .where(member_of(table.c.id, [p.ledger_id for p in sendable], self._dialect),
+                           table.c.status == "reserved")
                     .values(status="sending", status_at=now, sent_at=now, attempts=table.c.attempts + 1)
                     .returning(table.c.id)
                 )
