@@ -235,3 +235,42 @@ def test_the_claim_reads_the_partial_due_index(pg_url: str, tmp_path: Path) -> N
     engine.dispose()
     assert "ix_scheduled_steps_due" in plan, plan
     assert "Seq Scan on scheduled_steps" not in plan, plan
+
+
+def test_every_outcome_is_recorded_on_postgres_as_on_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """The Postgres bulk updates (one `unnest` statement per batch) write what the SQLite executemany writes."""
+    from sqlalchemy import select
+
+    from aftercare.bootstrap import build_services
+    from aftercare.clock import FrozenClock
+    from aftercare.db.engine import make_engine
+    from aftercare.db.models import Message, ScheduledStep
+    from aftercare.providers.base import Outcome
+    from aftercare.providers.fakes import FakeEmailSender, FakeSmsSender
+    from tests.conftest import START, make_settings
+    from tests.journeys import place_order
+
+    engine = make_engine(pg_url)
+    email = FakeEmailSender()
+    services = build_services(make_settings(tmp_path, database_url=pg_url), clock=FrozenClock(START), email=email,
+                              sms=FakeSmsSender(), engine=engine, migrate_db=False)
+    for n in (1, 2, 3):
+        place_order(services, n=n)
+    email.script.update({"c1@example.com": Outcome.RETRY, "c2@example.com": Outcome.REJECTED})
+    report = services.sweeper.run()
+    assert report.claimed == 3 and report.total_sent == 1
+    with services.session_factory() as session:
+        ledger = {r.customer_id: r for r in session.scalars(select(Message))}
+        steps = {s.customer_id: s for s in session.scalars(select(ScheduledStep).where(
+            ScheduledStep.step == "confirmation"))}
+    by_email = {1: ledger[min(ledger)], 2: ledger[sorted(ledger)[1]], 3: ledger[max(ledger)]}
+    assert (by_email[1].status, by_email[1].reason, by_email[1].error_code) == ("reserved", "transient_error",
+                                                                                "scripted")
+    assert (by_email[2].status, by_email[2].reason) == ("failed", "provider_rejected")
+    assert by_email[3].status == "sent" and by_email[3].provider_message_id == "fake-1"
+    assert by_email[3].provider == "fake-email" and by_email[3].status_at == START
+    first, second, third = (steps[k] for k in sorted(steps))
+    assert (first.status, first.last_outcome, first.last_reason) == ("pending", "retry", "transient_error")
+    assert first.due_at > START and first.claimed_by is None and first.claimed_until is None
+    assert (second.status, third.status) == ("done", "done") and third.updated_at == START
+    engine.dispose()
