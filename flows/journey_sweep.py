@@ -6,6 +6,7 @@ lease and every message goes through the ledger, so nothing is sent twice.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -18,18 +19,49 @@ from tasks.sweep import sweep_batch
 
 
 def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batches: int | None = None,
-                      journey_id: int | None = None) -> SweepReport:
-    """Run `sweep_batch` tasks until no due step is left. Shared by the sweep flow and the demo."""
+                      journey_id: int | None = None, concurrency: int | None = None) -> SweepReport:
+    """Run `sweep_batch` tasks until no due step is left. Shared by the sweep flow and the demo.
+
+    With `concurrency` > 1 (default: settings.sweep_concurrency) up to that many batches run at once on
+    the flow's task runner, so one batch's provider calls overlap the next one's claim, load and render.
+    Safe: each batch claims its own steps under a lease, and the ledger dedupes every message.
+    """
     settings = get_services().settings
     limit = max_batches or settings.sweep_max_batches
     size = batch_size or settings.sweep_batch_size
+    width = concurrency or settings.sweep_concurrency
     total = SweepReport()
-    for index in range(limit):
-        report = sweep_batch(worker_id, size, journey_id, reclaim_own=index == 0)
-        total.merge(report)
-        if report.claimed < size:  # a short batch means nothing else was due
+    # The first batch runs alone: it takes back this worker's own claims (a retried flow run).
+    first = sweep_batch(worker_id, size, journey_id, reclaim_own=True)
+    total.merge(first)
+    if first.claimed < size:  # a short batch means nothing else was due
+        return total
+    started, done = 1, False
+    in_flight: deque[Any] = deque()
+    while started < limit or in_flight:
+        while not done and started < limit and len(in_flight) < width:
+            if width == 1:
+                in_flight.append(_Ready(sweep_batch(worker_id, size, journey_id, reclaim_own=False)))
+            else:
+                in_flight.append(sweep_batch.submit(worker_id, size, journey_id, reclaim_own=False))
+            started += 1
+        if not in_flight:
             break
+        report = in_flight.popleft().result()
+        total.merge(report)
+        if report.claimed < size:
+            done = True
     return total
+
+
+class _Ready:
+    """A finished result that looks like a future (the one-at-a-time path)."""
+
+    def __init__(self, value: SweepReport) -> None:
+        self.value = value
+
+    def result(self) -> SweepReport:
+        return self.value
 
 
 def _worker_id() -> str:
@@ -38,11 +70,12 @@ def _worker_id() -> str:
 
 
 @flow(name="journey-sweep", log_prints=False)
-def journey_sweep(batch_size: int | None = None, max_batches: int | None = None) -> dict[str, Any]:
+def journey_sweep(batch_size: int | None = None, max_batches: int | None = None,
+                  concurrency: int | None = None) -> dict[str, Any]:
     """Claim due steps in batches and carry them out; publish a per-step table artifact."""
     logger = get_run_logger()
     worker = _worker_id()
-    report = sweep_until_empty(worker, batch_size=batch_size, max_batches=max_batches)
+    report = sweep_until_empty(worker, batch_size=batch_size, max_batches=max_batches, concurrency=concurrency)
     publish_sweep_artifact(report)
     logger.info("sweep done worker=%s claimed=%s sent=%s batches=%s", worker, report.claimed, report.total_sent,
                 report.batches)

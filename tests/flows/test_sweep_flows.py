@@ -78,3 +78,15 @@ def test_run_names_carry_ids_only(services, email):
         run = client.read_flow_run(state.state_details.flow_run_id)
     assert run.name == f"run-journey-order-{order_id}"
     assert "@" not in run.name and "example.com" not in run.name
+
+
+def test_a_sweep_with_several_batches_in_flight_sends_every_message_once(services, email):
+    for n in range(1, 31):
+        place_order(services, n=n)
+    with use_services(services):
+        report = journey_sweep(batch_size=4, concurrency=3)
+    ids = [m.message_id for m in email.sent]
+    assert report["claimed"] == 30 and len(ids) == 30 and len(set(ids)) == 30
+    with services.session_factory() as session:
+        assert set(session.scalars(select(ScheduledStep.status).where(ScheduledStep.step == "confirmation"))) == {
+            "done"}
