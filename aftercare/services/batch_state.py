@@ -6,6 +6,8 @@ to the due work. The result feeds both the pure decisions (`CustomerState`) and 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from sqlalchemy import Row, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from aftercare.db.types import UTCDateTime
 from aftercare.db.models import (
     Consent,
     CsatAnswer,
@@ -116,58 +119,78 @@ def member_of(column: Any, values: Sequence[Any], dialect: str) -> Any:
     return column.in_(values)
 
 
+def _in(column: Any, name: str, dialect: str) -> Any:
+    """`column IN (:name)` as a reusable statement parameter; `column = ANY(:name)` on Postgres."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> dict[str, Any]:
+    """The batch's queries, built once per dialect: constructing a SQLAlchemy statement costs more than
+    running it against SQLite, and a sweep runs these for every batch, however small."""
+    cid = lambda column: _in(column, "cids", dialect)  # noqa: E731
+    oid = lambda column: _in(column, "oids", dialect)  # noqa: E731
+    return {
+        "customers": _cols(Customer).where(cid(Customer.id)),
+        "consents": select(Consent.customer_id, Consent.channel, Consent.purpose).where(
+            cid(Consent.customer_id), Consent.granted.is_(True)),
+        "orders": _cols(Order).where(oid(Order.id)),
+        "items": _cols(OrderItem).where(oid(OrderItem.order_id)).order_by(OrderItem.id),
+        "products": _cols(Product).where(_in(Product.id, "pids", dialect)),
+        "shipments": _cols(Shipment).where(oid(Shipment.order_id)).order_by(Shipment.id),
+        "csat": _cols(CsatAnswer).where(oid(CsatAnswer.order_id)),
+        "recovery": _cols(RecoveryCase).where(oid(RecoveryCase.order_id)),
+        "returns": select(ReturnItem.order_id, ReturnItem.product_id).where(oid(ReturnItem.order_id)),
+        "reviews": select(Review.customer_id, Review.product_id, Review.rating).where(cid(Review.customer_id)),
+        # Only (customer_id, sent_at) in SQL, so the planner reads ix_messages_customer_sent: the ledger grows
+        # forever, and a filter on status could make it pick ix_messages_status and read every sent message.
+        # Purpose and status are filtered in Python, over the few messages these customers got in the window.
+        "recent": select(Message.customer_id, Message.sent_at, Message.purpose, Message.status).where(
+            cid(Message.customer_id), Message.sent_at > bindparam("since", type_=UTCDateTime())),
+        "last_order": select(Order.customer_id, func.max(Order.placed_at).label("last"))
+        .where(cid(Order.customer_id)).group_by(Order.customer_id),
+    }
+
+
 def load_batch_state(
     session: Session, *, customer_ids: Iterable[int], order_ids: Iterable[int], cap_since: datetime
 ) -> BatchState:
-    cids: Sequence[int] = sorted(set(customer_ids))
-    oids: Sequence[int] = sorted(set(order_ids))
+    cids: list[int] = sorted(set(customer_ids))
+    oids: list[int] = sorted(set(order_ids))
     state = BatchState()
     if not cids:
         return state
-    d = session.get_bind().dialect.name
-    for row in session.execute(_cols(Customer).where(member_of(Customer.id, cids, d))):
+    q = _statements(session.get_bind().dialect.name)
+    ids = {"cids": cids, "oids": oids}
+    for row in session.execute(q["customers"], ids):
         state.customers[row.id] = row
-    for row in session.execute(
-        select(Consent.customer_id, Consent.channel, Consent.purpose).where(
-            member_of(Consent.customer_id, cids, d), Consent.granted.is_(True)
-        )
-    ):
+    for row in session.execute(q["consents"], ids):
         state.consents[row.customer_id].add((Channel(row.channel), Purpose(row.purpose)))
-    for row in session.execute(_cols(Order).where(member_of(Order.id, oids, d))):
+    for row in session.execute(q["orders"], ids):
         state.orders[row.id] = row
     product_ids: set[str] = set()
-    for row in session.execute(_cols(OrderItem).where(member_of(OrderItem.order_id, oids, d)).order_by(OrderItem.id)):
+    for row in session.execute(q["items"], ids):
         state.items[row.order_id].append(row)
         product_ids.add(row.product_id)
     if product_ids:
-        for row in session.execute(_cols(Product).where(member_of(Product.id, sorted(product_ids), d))):
+        for row in session.execute(q["products"], {"pids": sorted(product_ids)}):
             state.products[row.id] = row
-    for row in session.execute(_cols(Shipment).where(member_of(Shipment.order_id, oids, d)).order_by(Shipment.id)):
+    for row in session.execute(q["shipments"], ids):
         state.shipments[row.order_id] = row  # the latest shipment of an order wins
-    for row in session.execute(_cols(CsatAnswer).where(member_of(CsatAnswer.order_id, oids, d))):
+    for row in session.execute(q["csat"], ids):
         state.csat[row.order_id] = row
-    for row in session.execute(_cols(RecoveryCase).where(member_of(RecoveryCase.order_id, oids, d))):
+    for row in session.execute(q["recovery"], ids):
         state.recovery[row.order_id] = row
-    for row in session.execute(select(ReturnItem.order_id, ReturnItem.product_id).where(member_of(ReturnItem.order_id, oids, d))):
+    for row in session.execute(q["returns"], ids):
         state.returned[row.order_id].add(row.product_id)
-    for row in session.execute(
-        select(Review.customer_id, Review.product_id, Review.rating).where(member_of(Review.customer_id, cids, d))
-    ):
+    for row in session.execute(q["reviews"], ids):
         state.reviews[row.customer_id][row.product_id] = row.rating
-    # Only (customer_id, sent_at) in SQL, so the planner reads ix_messages_customer_sent: the ledger grows
-    # forever, and a filter on status could make it pick ix_messages_status and read every sent message.
-    # Purpose and status are filtered here, over the few messages these customers got in the cap window.
-    for row in session.execute(
-        select(Message.customer_id, Message.sent_at, Message.purpose, Message.status).where(
-            member_of(Message.customer_id, cids, d), Message.sent_at > cap_since
-        )
-    ):
+    for row in session.execute(q["recent"], {"cids": cids, "since": cap_since}):
         if row.purpose == Purpose.MARKETING.value and row.status in _SENT_LIKE:
             state.recent_marketing[row.customer_id].append(row.sent_at)
-    for row in session.execute(
-        select(Order.customer_id, func.max(Order.placed_at).label("last")).where(member_of(Order.customer_id, cids, d))
-        .group_by(Order.customer_id)
-    ):
+    for row in session.execute(q["last_order"], ids):
         state.last_order_at[row.customer_id] = _aware(row.last)
     state.merge = load_merge_state(session, cids, cap_since)
     return state
