@@ -31,9 +31,10 @@ def _quiet_prefect() -> None:
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same store and funnel.")] = 7,
-    customers: Annotated[int, typer.Option(help="Synthetic customers.")] = 2500,
+    customers: Annotated[int, typer.Option(help="Synthetic customers.")] = 1800,
     days: Annotated[int, typer.Option(help="Simulated days to run.")] = 180,
     order_days: Annotated[int, typer.Option(help="Days over which first orders are placed.")] = 90,
+    tick_minutes: Annotated[int, typer.Option(help="Simulated minutes between sweeps.")] = 180,
     home: Annotated[Path, typer.Option(help="Where the demo database and outbox go.")] = Path(".aftercare"),
 ) -> None:
     """Seed a synthetic store, run 180 simulated days through the real flows, print the funnel."""
@@ -61,10 +62,13 @@ def demo(
     with use_services(services), Progress(TextColumn("[bold]simulating"), BarColumn(),
                                           TextColumn("day {task.fields[day]:>3}/{task.fields[days]}"),
                                           TimeElapsedColumn(), console=console) as progress:
-        bar = progress.add_task("sim", total=days * 24, day=0, days=days)
-        demo_flow.progress_hook = lambda done, total: progress.update(bar, completed=done, day=done // 24)
+        ticks_per_day = 24 * 60 // tick_minutes
+        bar = progress.add_task("sim", total=days * ticks_per_day, day=0, days=days)
+        demo_flow.progress_hook = lambda done, total: progress.update(bar, completed=done,
+                                                                      day=done // ticks_per_day)
         try:
-            result = demo_flow.demo_store(seed=seed, customers=customers, order_days=order_days, days=days)
+            result = demo_flow.demo_store(seed=seed, customers=customers, order_days=order_days, days=days,
+                                          tick_minutes=tick_minutes)
         finally:
             demo_flow.progress_hook = None
     wall = time.perf_counter() - started

@@ -24,7 +24,7 @@ progress_hook: Callable[[int, int], None] | None = None
 
 @flow(name="demo-store", flow_run_name="demo-store-seed-{seed}")
 def demo_store(seed: int = 7, customers: int = 2500, order_days: int = 90, days: int = 180,
-               tick_minutes: int = 60) -> dict[str, Any]:
+               tick_minutes: int = 180) -> dict[str, Any]:
     services = get_services()
     if not isinstance(services.clock, FrozenClock):
         raise RuntimeError("the demo needs a simulated (frozen) clock; run it with `aftercare demo`")

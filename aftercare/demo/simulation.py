@@ -91,10 +91,10 @@ WINBACK_RETURN = {e.step: e.delta for e in TRUE_EFFECTS if e.step.startswith("wi
 @dataclass(frozen=True)
 class DemoConfig:
     seed: int = 7
-    customers: int = 2500
+    customers: int = 1800
     order_days: int = 90
     days: int = 180
-    tick: timedelta = timedelta(hours=1)
+    tick: timedelta = timedelta(hours=3)
     start: datetime = datetime.fromisoformat("2026-01-05T00:00:00+00:00")
     late_share: float = 0.08
     csat_answer_share: float = 0.30
