@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast lint install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not contract and not postgres and not prefect_server and not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check aftercare flows tasks tests benchmarks deployments
 
 clean:
 	rm -rf $(VENV) .aftercare .pytest_cache

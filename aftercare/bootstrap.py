@@ -126,7 +126,12 @@ def build_services(
 
 def _install_test_fault(sweeper: Sweeper, after: int, once_file: Path | None) -> None:
     """Test-only: the server test's sweep crashes once after `after` sends (see providers/faults.py)."""
-    from aftercare.providers.faults import CountingEmailSender, CountingSmsSender, SendCounter, crash_after_sends
+    from aftercare.providers.faults import (
+        CountingEmailSender,
+        CountingSmsSender,
+        SendCounter,
+        crash_after_sends,
+    )
 
     counter = SendCounter()
     sweeper.email = CountingEmailSender(sweeper.email, counter)

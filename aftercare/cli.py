@@ -74,7 +74,8 @@ def demo(
     wall = time.perf_counter() - started
     with services.session_factory() as session:
         rows = funnel(session, services.journey.names)
-    console.print(funnel_table(rows, title=f"Journey funnel: {customers} customers, {days} simulated days, seed {seed}"))
+    title = f"Journey funnel: {customers} customers, {days} simulated days, seed {seed}"
+    console.print(funnel_table(rows, title=title))
     console.print(f"steps decided: {result['claimed']}, messages sent: {result['sent']}, wall time: {wall:.1f} s")
     console.print(f"database: {db}")
     console.print(f"outbox:   {outbox}/ (email/<step>/<id>.<locale>.html|.txt, sms/<step>/<id>.<locale>.json)")

@@ -17,6 +17,6 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except RETRYABLE:
         return True
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - anything else is not worth a retry
         return False
     return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aftercare.domain import journey as j
 from aftercare.domain.journey import StepSpec
@@ -246,7 +246,7 @@ def next_allowed_local_time(now: datetime, timezone: str, start_hour: int, end_h
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except Exception:  # an unknown zone must not crash a batch: treat it as UTC
+    except (ZoneInfoNotFoundError, ValueError):  # an unknown zone must not crash a batch: treat it as UTC
         return ZoneInfo("UTC")
 
 

@@ -26,7 +26,7 @@ def should_retry(task: Any, task_run: Any, state: Any) -> bool:
     if error is None:
         try:
             error = state.result(raise_on_failure=False, _sync=True)
-        except Exception:  # a result that cannot be loaded is not a reason to resend
+        except Exception:  # noqa: BLE001 - a result that cannot be loaded is not a reason to resend
             return False
     return isinstance(error, TransientSendError)
 

@@ -35,8 +35,19 @@ from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Asm, Category, Content, CustomArg, From, GroupId, Header, Mail
-from sendgrid.helpers.mail import Personalization, Substitution, To
+from sendgrid.helpers.mail import (
+    Asm,
+    Category,
+    Content,
+    CustomArg,
+    From,
+    GroupId,
+    Header,
+    Mail,
+    Personalization,
+    Substitution,
+    To,
+)
 
 from aftercare.clock import Clock, SystemClock
 from aftercare.providers.base import EmailMessage, Outcome, SendResult
@@ -178,7 +189,7 @@ class SendGridEmailSender:
         try:
             if self.limiter is not None:
                 self.limiter.acquire()
-        except Exception as exc:  # nothing has left: safe to send later
+        except Exception as exc:  # noqa: BLE001 - nothing has left: safe to send later
             return every(Outcome.RETRY, error_code="rate_limiter", detail=type(exc).__name__)
         extra = dict(self._request_headers(request.messages)) if self._request_headers else None
         # A client per request: the SDK merges per-call headers into a dict its clients share.

@@ -117,7 +117,7 @@ class TwilioSmsSender:
         try:
             if self.limiter is not None:
                 self.limiter.acquire()
-        except Exception as exc:  # nothing has left: safe to send later
+        except Exception as exc:  # noqa: BLE001 - nothing has left: safe to send later
             return SendResult(
                 message.message_id, Outcome.RETRY, error_code="rate_limiter", detail=type(exc).__name__
             )
@@ -125,7 +125,7 @@ class TwilioSmsSender:
         http.local.headers = dict(self._request_headers(message)) if self._request_headers else None
         try:
             created = client.messages.create(to=to, body=message.body, **self._sender_fields())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any other failure of one send stays with that message
             return _result_for_error(message.message_id, exc, segments)
         finally:
             http.local.headers = None

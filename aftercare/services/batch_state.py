@@ -6,19 +6,17 @@ to the due work. The result feeds both the pure decisions (`CustomerState`) and 
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Row, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from aftercare.db.types import UTCDateTime
 from aftercare.db.models import (
     Consent,
     CsatAnswer,
@@ -32,6 +30,7 @@ from aftercare.db.models import (
     Review,
     Shipment,
 )
+from aftercare.db.types import UTCDateTime
 from aftercare.domain.state import CustomerState, LoyaltyMerge, OrderState
 from aftercare.domain.vocabulary import Channel, MessageStatus, Purpose
 from aftercare.services.merge_state import load_merge_state

@@ -26,7 +26,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.clock import Clock
-from aftercare.db.models import Customer, DecisionLog, Journey as JourneyRow, Message, ScheduledStep
+from aftercare.db.models import Customer, DecisionLog, Message, ScheduledStep
+from aftercare.db.models import Journey as JourneyRow
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.journey import Journey, Trigger
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, StepStatus
@@ -228,7 +229,8 @@ class Sweeper:
             decision = decisions[step.id]
             if isinstance(decision, Skip):
                 channel = decision.channel or self.journey.step(step.step).channels[0]
-                planned.append(_Planned(_key(step, channel), step, channel, MessageStatus.SKIPPED, decision.reason.value))
+                planned.append(_Planned(_key(step, channel), step, channel, MessageStatus.SKIPPED,
+                                        decision.reason.value))
             elif isinstance(decision, HoldOut):
                 planned.append(_Planned(_key(step, decision.channel), step, decision.channel, MessageStatus.HELD_OUT,
                                         Reason.HOLDOUT.value))
@@ -260,7 +262,8 @@ class Sweeper:
                         step=step.step, template=r.template, locale=r.locale, marketing=spec.is_marketing,
                         unsubscribe_url=ctx.unsubscribe_url if spec.is_marketing else None,
                     )
-                    out.append(_Planned(key, step, channel, MessageStatus.RESERVED, None, r.template, r.locale, payload))
+                    out.append(_Planned(key, step, channel, MessageStatus.RESERVED, None, r.template, r.locale,
+                                        payload))
                 else:
                     r = self.renderer.render_sms(step.step, locale, ctx)
                     payload = SmsMessage(message_id="", to=customer.phone, body=r.body, step=step.step,
@@ -268,7 +271,7 @@ class Sweeper:
                                          segments=r.segments)
                     out.append(_Planned(key, step, channel, MessageStatus.RESERVED, None, r.template, r.locale, payload,
                                         segments=r.segments))
-            except Exception as exc:  # a broken template must cost one message, not the batch
+            except Exception as exc:  # noqa: BLE001 - a broken template must cost one message, not the batch
                 log.error("render failed step=%s step_id=%s channel=%s error=%s", step.step, step.id, channel,
                           type(exc).__name__)
                 out.append(_Planned(key, step, channel, MessageStatus.FAILED, "render_error"))
@@ -364,7 +367,7 @@ class Sweeper:
                 continue
             try:
                 outcomes = sender([p.payload for p in group])  # type: ignore[misc]
-            except Exception as exc:  # the whole request failed; we cannot know if it left
+            except Exception as exc:  # noqa: BLE001 - the whole request failed; we cannot know if it left
                 from aftercare.providers.base import PermanentSendError, TransientSendError
 
                 outcome = (Outcome.RETRY if isinstance(exc, TransientSendError)

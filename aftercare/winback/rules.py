@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import pairwise
 from statistics import median
 from typing import Protocol
 
@@ -96,7 +97,7 @@ class CadenceRule:
         days = purchase_days(purchase_dates)
         if len(days) < 2:
             raise ValueError("a median gap needs at least two purchase days")
-        return float(median((b - a).days for a, b in zip(days, days[1:])))
+        return float(median((b - a).days for a, b in pairwise(days)))
 
     def lapse_at(self, purchase_dates: Sequence[date]) -> date:
         days = purchase_days(purchase_dates)

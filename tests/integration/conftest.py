@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+
 from tests.integration.contract_support import MockProvider, mock_spec, recorder, start_prism, stop
 
 

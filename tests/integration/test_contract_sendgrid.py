@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from tests.integration.contract_support import MockProvider, assert_all_valid
 from pydantic import SecretStr
 
 from aftercare.clock import FrozenClock
 from aftercare.providers.base import EmailMessage, Outcome
 from aftercare.providers.sendgrid import CUSTOM_ARG, SendGridEmailSender
+from tests.integration.contract_support import MockProvider, assert_all_valid
 
 pytestmark = pytest.mark.contract
 

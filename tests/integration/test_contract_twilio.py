@@ -14,7 +14,6 @@ from pydantic import SecretStr
 from aftercare.providers.base import Outcome, SmsMessage
 from aftercare.providers.ratelimit import TokenBucket
 from aftercare.providers.twilio import TwilioSmsSender
-
 from tests.integration.contract_support import MockProvider, assert_all_valid
 
 pytestmark = pytest.mark.contract

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from aftercare.domain import journey as j
 from aftercare.domain.decisions import Defer, HoldOut, Policy, Send, Skip, Wait, decide, in_holdout
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
-from tests.builders import ALL_CONSENTS, NOON_NY, POLICY, a_state, an_order, due
+from tests.builders import NOON_NY, POLICY, a_state, an_order, due
 
 EMAIL_ONLY = frozenset({(Channel.EMAIL, Purpose.MARKETING)})
 

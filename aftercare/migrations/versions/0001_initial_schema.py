@@ -6,10 +6,10 @@ Create Date: 2026-11-24 13:53:37.149438
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import aftercare.db.types
+from alembic import op
 
+import aftercare.db.types
 
 revision = '0001'
 down_revision = None
