@@ -32,7 +32,16 @@ from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy
 from aftercare.domain.journey import Journey, Trigger
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, StepStatus
 from aftercare.links import LinkSigner
-from aftercare.providers.base import EmailMessage, EmailSender, Outcome, SendResult, SmsMessage, SmsSender
+from aftercare.providers.base import (
+    EmailMessage,
+    EmailSender,
+    Outcome,
+    PermanentSendError,
+    SendResult,
+    SmsMessage,
+    SmsSender,
+    TransientSendError,
+)
 from aftercare.rendering.context import ProductView
 from aftercare.services import scheduler
 from aftercare.services.batch_state import BatchState, load_batch_state, member_of
@@ -147,14 +156,8 @@ class Sweeper:
     def has_due(self, now: datetime | None = None) -> bool:
         """Whether any step is due and unclaimed: a cheap check (one index probe) before starting work."""
         now = now or self.clock.now()
-        steps = ScheduledStep.__table__
         with self.session_factory() as session:
-            return session.execute(
-                select(steps.c.id)
-                .where(literal_column("status") == literal_column("'pending'"), steps.c.due_at <= now)
-                .where(or_(steps.c.claimed_until.is_(None), steps.c.claimed_until < now))
-                .limit(1)
-            ).first() is not None
+            return session.execute(_due_ids(now).limit(1)).first() is not None
 
     def preview(self, journey_id: int, step: str | None = None) -> list[tuple[str, Decision]]:
         """Decide (without claiming, reserving or sending) what the open steps of one journey would do now."""
@@ -183,17 +186,7 @@ class Sweeper:
         its cost grows with the due rows, not with all pending ones. Exposed for EXPLAIN in the tests.
         """
         steps = ScheduledStep.__table__
-        free = [steps.c.claimed_until.is_(None), steps.c.claimed_until < now]
-        if reclaim_own:
-            free.append(steps.c.claimed_by == worker)
-        due = (
-            select(steps.c.id)
-            # A literal (not a bound parameter) so SQLite and Postgres use the partial index on due_at.
-            .where(literal_column("status") == literal_column("'pending'"), steps.c.due_at <= now)
-            .where(or_(*free))
-            .order_by(steps.c.due_at)
-            .limit(limit)
-        )
+        due = _due_ids(now, worker if reclaim_own else None).order_by(steps.c.due_at).limit(limit)
         if journey_id is not None:
             due = due.where(steps.c.journey_id == journey_id)
         if self._is_pg:
@@ -368,8 +361,6 @@ class Sweeper:
             try:
                 outcomes = sender([p.payload for p in group])  # type: ignore[misc]
             except Exception as exc:  # noqa: BLE001 - the whole request failed; we cannot know if it left
-                from aftercare.providers.base import PermanentSendError, TransientSendError
-
                 outcome = (Outcome.RETRY if isinstance(exc, TransientSendError)
                            else Outcome.REJECTED if isinstance(exc, PermanentSendError) else Outcome.UNKNOWN)
                 log.error("provider batch failed outcome=%s error=%s", outcome, type(exc).__name__)
@@ -548,6 +539,20 @@ def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], co
     session.execute(
         text(f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) WHERE t.id = v.id"),
         params,
+    )
+
+
+def _due_ids(now: datetime, own_worker: str | None = None) -> Any:
+    """Ids of due, unclaimed steps (or steps `own_worker` still holds): shared by the claim and `has_due`."""
+    steps = ScheduledStep.__table__
+    free = [steps.c.claimed_until.is_(None), steps.c.claimed_until < now]
+    if own_worker is not None:
+        free.append(steps.c.claimed_by == own_worker)
+    return (
+        select(steps.c.id)
+        # A literal (not a bound parameter) so SQLite and Postgres use the partial index on due_at.
+        .where(literal_column("status") == literal_column("'pending'"), steps.c.due_at <= now)
+        .where(or_(*free))
     )
 
 
