@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
+from aftercare.db.binds import in_param
 from aftercare.db.models import Message, ScheduledStep
+from aftercare.db.types import UTCDateTime
 from aftercare.domain import journey as j
 from aftercare.domain.state import LoyaltyMerge
 from aftercare.domain.vocabulary import MessageStatus, StepStatus
@@ -30,32 +34,41 @@ _SENT_LIKE = (
 )
 
 
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """The two queries, built once per dialect and reused for every batch."""
+    sent = (
+        select(Message.customer_id, func.max(Message.sent_at))
+        .where(
+            in_param(Message.customer_id, "cids", dialect),
+            Message.step.in_(j.WINBACK_STEPS),
+            Message.status.in_(_SENT_LIKE),
+            Message.sent_at > bindparam("since", type_=UTCDateTime()),
+        )
+        .group_by(Message.customer_id)
+    )
+    pending = select(ScheduledStep.customer_id, ScheduledStep.step, ScheduledStep.due_at).where(
+        in_param(ScheduledStep.customer_id, "cids", dialect),
+        ScheduledStep.step.in_((*j.WINBACK_STEPS, *POINTS_STEPS)),
+        ScheduledStep.status == StepStatus.PENDING.value,
+    )
+    return sent, pending
+
+
 def load_merge_state(
-    session: Session, customer_ids: Sequence[int], cap_since: datetime
+    session: Session, customer_ids: Sequence[int], cap_since: datetime, dialect: str | None = None
 ) -> dict[int, LoyaltyMerge]:
     if not customer_ids:
         return {}
+    sent_q, pending_q = _statements(dialect or session.get_bind().dialect.name)
+    conn = session.connection()
+    cids = list(customer_ids)
     sent: dict[int, datetime] = {}
-    for cid, at in session.execute(
-        select(Message.customer_id, func.max(Message.sent_at))
-        .where(
-            Message.customer_id.in_(customer_ids),
-            Message.step.in_(j.WINBACK_STEPS),
-            Message.status.in_(_SENT_LIKE),
-            Message.sent_at > cap_since,
-        )
-        .group_by(Message.customer_id)
-    ):
+    for cid, at in conn.execute(sent_q, {"cids": cids, "since": cap_since}):
         sent[cid] = _utc(at)
     winback_due: dict[int, datetime] = {}
     points: dict[int, tuple[datetime, str]] = {}
-    for cid, step, due in session.execute(
-        select(ScheduledStep.customer_id, ScheduledStep.step, ScheduledStep.due_at).where(
-            ScheduledStep.customer_id.in_(customer_ids),
-            ScheduledStep.step.in_((*j.WINBACK_STEPS, *POINTS_STEPS)),
-            ScheduledStep.status == StepStatus.PENDING.value,
-        )
-    ):
+    for cid, step, due in conn.execute(pending_q, {"cids": cids}):
         due = _utc(due)
         if step in POINTS_STEPS:
             if cid not in points or due < points[cid][0]:

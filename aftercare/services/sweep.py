@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import Row, bindparam, insert, literal_column, or_, select, text, update
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.clock import Clock
+from aftercare.db.binds import member_of
 from aftercare.db.models import Customer, DecisionLog, Message, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
@@ -44,7 +46,7 @@ from aftercare.providers.base import (
 )
 from aftercare.rendering.context import ProductView
 from aftercare.services import scheduler
-from aftercare.services.batch_state import BatchState, load_batch_state, member_of
+from aftercare.services.batch_state import BatchState, load_batch_state
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings, build_context, choose_locale
 from aftercare.services.reports import SweepReport
@@ -201,7 +203,7 @@ class Sweeper:
     def _claim(self, session: Session, now: datetime, worker: str, limit: int, journey_id: int | None,
                reclaim_own: bool = False) -> list[Row[Any]]:
         stmt = self.claim_statement(now, worker, limit, journey_id, reclaim_own)
-        return sorted(session.execute(stmt).all(), key=lambda r: (r.due_at, r.id))
+        return sorted(session.connection().execute(stmt).all(), key=lambda r: (r.due_at, r.id))
 
     def _decide_all(self, steps: Sequence[Row[Any]], batch: BatchState, now: datetime) -> dict[int, Decision]:
         decisions: dict[int, Decision] = {}
@@ -287,11 +289,11 @@ class Sweeper:
         ]
         table = Message.__table__
         with self.session_factory() as session, session.begin():
-            dialect_insert = pg_insert if self._is_pg else sqlite_insert
-            session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
+            conn = session.connection()  # Core statements: the ORM's result layer adds only cost here
+            conn.execute(_insert_ledger(self._dialect), rows)
             existing = {
                 r.idempotency_key: r
-                for r in session.execute(
+                for r in conn.execute(
                     select(table.c.id, table.c.idempotency_key, table.c.status, table.c.status_at)
                     .where(member_of(table.c.idempotency_key, [p.key for p in planned], self._dialect))
                 )
@@ -318,11 +320,11 @@ class Sweeper:
                 else:
                     p.status = MessageStatus(row.status) if row.status in _FINAL else MessageStatus.SENDING
             if upgrade_ids:
-                session.execute(update(table).where(table.c.id.in_(upgrade_ids), table.c.status == "skipped")
-                                .values(status="reserved", reason=None, status_at=now))
+                conn.execute(update(table).where(table.c.id.in_(upgrade_ids), table.c.status == "skipped")
+                             .values(status="reserved", reason=None, status_at=now))
             if crashed_ids:
-                session.execute(update(table).where(table.c.id.in_(crashed_ids), table.c.status == "sending")
-                                .values(status="unknown", reason="outcome_unknown_after_crash", status_at=now))
+                conn.execute(update(table).where(table.c.id.in_(crashed_ids), table.c.status == "sending")
+                             .values(status="unknown", reason="outcome_unknown_after_crash", status_at=now))
                 for p in planned:
                     if p.ledger_id in crashed_ids:
                         report.unknown[p.step.step] += 1
@@ -334,13 +336,13 @@ class Sweeper:
         table = Message.__table__
         with self.session_factory() as session, session.begin():
             moved = set(
-                session.scalars(
+                session.connection().execute(
                     update(table)
                     .where(member_of(table.c.id, [p.ledger_id for p in sendable], self._dialect),
                            table.c.status == "reserved")
                     .values(status="sending", status_at=now, sent_at=now, attempts=table.c.attempts + 1)
                     .returning(table.c.id)
-                )
+                ).scalars()
             )
         mine = [p for p in sendable if p.ledger_id in moved]
         for p in mine:
@@ -436,7 +438,7 @@ class Sweeper:
                     "status": "text", "status_at": "timestamptz", "error_code": "text",
                     "provider_message_id": "text", "reason": "text", "provider": "text"})
             elif updates:
-                session.execute(
+                session.connection().execute(
                     update(table).where(table.c.id == bindparam("_id")).values(
                         status=bindparam("status"), status_at=bindparam("status_at"),
                         error_code=bindparam("error_code"), provider_message_id=bindparam("provider_message_id"),
@@ -488,7 +490,7 @@ class Sweeper:
                 "status": "text", "due_at": "timestamptz", "last_outcome": "text", "last_reason": "text",
                 "updated_at": "timestamptz"}, also="claimed_by = NULL, claimed_until = NULL")
         elif step_updates:
-            session.execute(
+            session.connection().execute(
                 update(table).where(table.c.id == bindparam("_id")).values(
                     status=bindparam("status"), due_at=bindparam("due_at"), last_outcome=bindparam("last_outcome"),
                     last_reason=bindparam("last_reason"), updated_at=bindparam("updated_at"),
@@ -497,7 +499,7 @@ class Sweeper:
                 step_updates,
             )
         if log_rows:
-            session.execute(insert(DecisionLog.__table__), log_rows)
+            session.connection().execute(insert(DecisionLog.__table__), log_rows)
 
     def _apply_provider_feedback(self, session: Session, opted_out: list[int], invalid: list[tuple[int, Channel]],
                                  now: datetime) -> None:
@@ -536,10 +538,17 @@ def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], co
     params: dict[str, Any] = {"_id": [r["_id"] for r in rows]}
     for n in names:
         params[n] = [r[n] for r in rows]
-    session.execute(
+    session.connection().execute(
         text(f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) WHERE t.id = v.id"),
         params,
     )
+
+
+@lru_cache(maxsize=4)
+def _insert_ledger(dialect: str) -> Any:
+    """`INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`, built once per dialect."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(Message.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
 def _due_ids(now: datetime, own_worker: str | None = None) -> Any:
