@@ -1,10 +1,20 @@
-"""The floor: the same database reads and writes and the same template rendering, in a plain loop.
+"""The floor: the same database writes and the same template rendering, in a plain loop.
 
-No Prefect, no ORM, no SQLAlchemy: the DB-API driver (sqlite3 / psycopg) directly. Per batch: select due
-steps, load customers/orders/items/shipments for them, render every message with the project's Jinja
-renderer (the same templates and context builder), call the same fake providers, then in one transaction
-insert the ledger rows, update the steps and insert the decision log. No decisions, no lease, no
-reserve-then-send protocol: that is the work exactly-once adds, and what the ratio measures.
+No Prefect, no ORM, no SQLAlchemy: the DB-API driver (sqlite3 / psycopg) directly, one function, no
+decisions (every due step is sent). Per batch, as the issue defines the floor, the same writes the engine
+makes, in the same transactions:
+1. claim the due steps with a lease (`UPDATE ... WHERE id IN (due ids LIMIT n) RETURNING`), commit;
+2. read what the templates need (customers, orders, items, shipments), render every message with the
+   project's renderer and context builder;
+3. insert the ledger rows as `reserved` (ON CONFLICT DO NOTHING) and read their ids, commit;
+4. move them to `sending`, commit; call the same fake providers;
+5. mark them `sent` with the provider ids, settle the steps, insert the decision log, commit.
+What the engine does beyond this (its batch-state reads for the decisions, the decisions themselves,
+SQLAlchemy, Prefect) is what the ratio measures.
+
+`bare=True` is the least any design could write: no lease, no reserve-then-send, one ledger insert
+per message in one transaction with the step updates. It is printed for scale, not used for the ratio:
+it is what a sender with no exactly-once guarantee would cost.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ def _dt(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def run_floor(services: Any, *, url: str, batch_size: int) -> dict[str, Any]:
+def run_floor(services: Any, *, url: str, batch_size: int, bare: bool = False) -> dict[str, Any]:
     pg = url.startswith("postgresql")
     if pg:
         import psycopg
@@ -45,7 +55,12 @@ def run_floor(services: Any, *, url: str, batch_size: int) -> dict[str, Any]:
         conn.execute("PRAGMA synchronous=NORMAL")
         ph = "?"
     now = services.clock.now()
-    now_p: Any = now if pg else now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    def ts(value: datetime) -> Any:
+        return value if pg else value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    now_p: Any = ts(now)
+    lease_p: Any = ts(now + services.sweeper.lease)
+    lock = " FOR UPDATE SKIP LOCKED" if pg else ""
     renderer, links, cs = services.renderer, services.links, services.sweeper.context_settings
     done = 0
     start = time.perf_counter()
@@ -60,8 +75,16 @@ def run_floor(services: Any, *, url: str, batch_size: int) -> dict[str, Any]:
         return ",".join(str(int(i)) for i in ids)
 
     while True:
-        steps = q("SELECT id, journey_id, customer_id, order_id, step, due_at FROM scheduled_steps "
-                  "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at LIMIT ?", (now_p, batch_size))
+        if bare:
+            steps = q("SELECT id, journey_id, customer_id, order_id, step, due_at FROM scheduled_steps "
+                      "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at LIMIT ?", (now_p, batch_size))
+        else:
+            steps = q("UPDATE scheduled_steps SET claimed_by = 'floor', claimed_until = ?, attempts = attempts + 1 "
+                      "WHERE id IN (SELECT id FROM scheduled_steps WHERE status = 'pending' AND due_at <= ? "
+                      f"AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?{lock}) "
+                      "RETURNING id, journey_id, customer_id, order_id, step, due_at",
+                      (lease_p, now_p, now_p, batch_size))
+            conn.commit()
         if not steps:
             break
         batch = BatchState()
@@ -82,36 +105,52 @@ def run_floor(services: Any, *, url: str, batch_size: int) -> dict[str, Any]:
         for s in q(f"SELECT * FROM shipments WHERE order_id IN ({oids}) ORDER BY id"):
             s.promised_at, s.delivered_at = _dt(s.promised_at), _dt(s.delivered_at)
             batch.shipments[s.order_id] = s
-        emails: list[EmailMessage] = []
-        texts: list[SmsMessage] = []
-        ledger: list[tuple[Any, ...]] = []
+        planned: list[tuple[Any, Channel, EmailMessage | SmsMessage]] = []
         for st in steps:
             channels = (Channel.EMAIL,) if st.step == "confirmation" else (Channel.EMAIL, Channel.SMS)
             ctx = build_context(step=st.step, customer_id=st.customer_id, order_id=st.order_id,
-                                decision=Send(channels), batch=batch, links=links, settings=cs, now=now)
+                                decision=Send(channels), batch=batch, links=links, settings=cs, now=now,
+                                marketing=False)  # confirmation and shipped are transactional
             c = batch.customers[st.customer_id]
             for ch in channels:
                 if ch is Channel.EMAIL:
                     r = renderer.render_email(st.step, "en", ctx)
-                    emails.append(EmailMessage(str(st.id), c.email, r.subject, r.html, r.text, st.step, r.template,
-                                               r.locale, False))
+                    planned.append((st, ch, EmailMessage("", c.email, r.subject, r.html, r.text, st.step, r.template,
+                                                         r.locale, False)))
                 else:
                     s = renderer.render_sms(st.step, "en", ctx)
-                    texts.append(SmsMessage(str(st.id), c.phone, s.body, st.step, s.template, s.locale, False,
-                                            s.segments))
-                ledger.append((f"j{st.journey_id}:{st.step}:{ch.value}", st.id, st.journey_id, st.customer_id,
-                               st.order_id, st.step, "transactional", ch.value, st.step, "en", "sent", 1, now_p,
-                               now_p, now_p))
-        services.email.send_emails(emails)
-        if texts:
-            services.sms.send_sms(texts)
+                    planned.append((st, ch, SmsMessage("", c.phone, s.body, st.step, s.template, s.locale, False,
+                                                       s.segments)))
         cur = conn.cursor()
+        status = "sent" if bare else "reserved"
+        ledger = [(f"j{st.journey_id}:{st.step}:{ch.value}", st.id, st.journey_id, st.customer_id, st.order_id,
+                   st.step, "transactional", ch.value, m.template, m.locale, status, 0, now_p, now_p)
+                  for st, ch, m in planned]
         cur.executemany(
             "INSERT INTO messages (idempotency_key, step_id, journey_id, customer_id, order_id, step, purpose, "
-            "channel, template, locale, status, attempts, created_at, sent_at, status_at) VALUES "
-            f"({', '.join([ph] * 15)})", ledger)
-        cur.executemany(f"UPDATE scheduled_steps SET status = 'done', last_outcome = 'send', updated_at = {ph} "
-                        f"WHERE id = {ph}", [(now_p, st.id) for st in steps])
+            "channel, template, locale, status, attempts, created_at, status_at) VALUES "
+            f"({', '.join([ph] * 14)}) ON CONFLICT (idempotency_key) DO NOTHING", ledger)
+        ids: dict[str, int] = {}
+        if not bare:
+            keys = ",".join("'" + row[0] + "'" for row in ledger)  # our own keys: no quotes inside
+            ids = {r.idempotency_key: r.id for r in q(f"SELECT id, idempotency_key FROM messages "
+                                                      f"WHERE idempotency_key IN ({keys})")}
+            conn.commit()
+            cur.execute(f"UPDATE messages SET status = 'sending', status_at = {ph}, sent_at = {ph}, "
+                        f"attempts = attempts + 1 WHERE id IN ({inlist(list(ids.values()))}) "
+                        "AND status = 'reserved'", (now_p, now_p))
+            conn.commit()
+        for (_st, _ch, m), row in zip(planned, ledger, strict=True):
+            object.__setattr__(m, "message_id", str(ids.get(row[0], 0)))
+        results = services.email.send_emails([m for _, ch, m in planned if ch is Channel.EMAIL])
+        if any(ch is Channel.SMS for _, ch, _m in planned):
+            results += services.sms.send_sms([m for _, ch, m in planned if ch is Channel.SMS])
+        if not bare:
+            cur.executemany(f"UPDATE messages SET status = 'sent', status_at = {ph}, provider_message_id = {ph}, "
+                            f"provider = 'bench' WHERE id = {ph}",
+                            [(now_p, r.provider_id, int(r.message_id)) for r in results])
+        cur.executemany(f"UPDATE scheduled_steps SET status = 'done', last_outcome = 'send', updated_at = {ph}, "
+                        f"claimed_by = NULL, claimed_until = NULL WHERE id = {ph}", [(now_p, st.id) for st in steps])
         cur.executemany(
             f"INSERT INTO decisions (step_id, journey_id, step, decided_at, due_at, outcome, channels) VALUES "
             f"({', '.join([ph] * 7)})",

@@ -34,8 +34,10 @@ def choose_locale(locale: str | None) -> str:
 
 def build_context(
     *, step: str, customer_id: int, order_id: int, decision: Send, batch: BatchState, links: LinkSigner,
-    settings: ContextSettings, now: datetime, cross_sell: tuple[ProductView, ...] = (),
+    settings: ContextSettings, now: datetime, cross_sell: tuple[ProductView, ...] = (), marketing: bool = True,
 ) -> MessageContext:
+    """The template context for one message. Unsubscribe and preferences links are signed only for marketing
+    messages (`marketing`), the only ones that show them: signing is a tenth of this function's cost."""
     c = batch.customers[customer_id]
     o = batch.orders[order_id]
     ship = batch.shipments.get(order_id)
@@ -87,8 +89,8 @@ def build_context(
         cross_sell=cross_sell,
         points_expiry_reminder=decision.carries_points_expiry,
         offer_code=WINBACK_OFFERS.get(step),
-        unsubscribe_url=links.unsubscribe(customer_id, now),
-        preferences_url=links.preferences(customer_id, now),
+        unsubscribe_url=links.unsubscribe(customer_id, now) if marketing else None,
+        preferences_url=links.preferences(customer_id, now) if marketing else None,
         order_url=None,
     )
 

@@ -244,7 +244,8 @@ class Sweeper:
         if self.cross_sell is not None and (self.cross_sell_steps is None or step.step in self.cross_sell_steps):
             cross = self.cross_sell(session, batch, step.customer_id, step.order_id)
         ctx = build_context(step=step.step, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
-                            batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross)
+                            batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross,
+                            marketing=spec.is_marketing)
         locale = choose_locale(customer.locale)
         out: list[_Planned] = []
         for channel in decision.channels:
@@ -290,7 +291,10 @@ class Sweeper:
         table = Message.__table__
         with self.session_factory() as session, session.begin():
             conn = session.connection()  # Core statements: the ORM's result layer adds only cost here
-            conn.execute(_insert_ledger(self._dialect), rows)
+            if self._is_pg:
+                _pg_insert_many(session, "messages", rows, _LEDGER_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING")
+            else:
+                conn.execute(_insert_ledger(self._dialect), rows)
             existing = {
                 r.idempotency_key: r
                 for r in conn.execute(
@@ -498,7 +502,9 @@ class Sweeper:
                 ),
                 step_updates,
             )
-        if log_rows:
+        if log_rows and self._is_pg:
+            _pg_insert_many(session, "decisions", log_rows, _DECISION_COLUMNS)
+        elif log_rows:
             session.connection().execute(insert(DecisionLog.__table__), log_rows)
 
     def _apply_provider_feedback(self, session: Session, opted_out: list[int], invalid: list[tuple[int, Channel]],
@@ -523,6 +529,34 @@ class Sweeper:
     def _fault(self, phase: str) -> None:
         if self.fault is not None:
             self.fault(phase)
+
+
+# Column types for the Postgres array inserts below (the ledger and the decision log).
+_LEDGER_COLUMNS = {
+    "idempotency_key": "text", "step_id": "bigint", "journey_id": "bigint", "customer_id": "bigint",
+    "order_id": "bigint", "step": "text", "purpose": "text", "channel": "text", "template": "text", "locale": "text",
+    "status": "text", "reason": "text", "segments": "integer", "attempts": "integer", "created_at": "timestamptz",
+    "status_at": "timestamptz",
+}
+_DECISION_COLUMNS = {
+    "step_id": "bigint", "journey_id": "bigint", "step": "text", "decided_at": "timestamptz", "due_at": "timestamptz",
+    "outcome": "text", "reason": "text", "until": "timestamptz", "channels": "text",
+}
+
+
+def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
+                    suffix: str = "") -> None:
+    """Postgres: insert many rows in one statement, `INSERT ... SELECT * FROM unnest(one array per column)`.
+
+    psycopg's executemany runs one INSERT per row (pipelined); one set-based INSERT lets the server do the
+    work once per batch, and the SQL text is the same for every batch size, so it is parsed and planned once.
+    """
+    names = list(columns)
+    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in columns.items())
+    params = {n: [r[n] for r in rows] for n in names}
+    cols = ", ".join(f'"{n}"' for n in names)
+    session.connection().execute(
+        text(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) {suffix}"), params)
 
 
 def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
