@@ -484,24 +484,32 @@ class Sweeper:
             elif isinstance(decision, Wait):
                 status, outcome, reason = StepStatus.WAITING.value, "wait", decision.reason.value
                 report.waiting[(step.step, reason)] += 1
-            step_updates.append({"_id": step.id, "status": status, "due_at": due, "last_outcome": outcome,
-                                 "last_reason": reason, "updated_at": now})
+            step_updates.append({"_id": step.id, "_claimed_by": step.claimed_by, "status": status, "due_at": due,
+                                 "last_outcome": outcome, "last_reason": reason, "updated_at": now})
             log_rows.append({"step_id": step.id, "journey_id": step.journey_id, "step": step.step, "decided_at": now,
                              "due_at": step.due_at, "outcome": outcome, "reason": reason, "until": until,
                              "channels": channels})
+        # Only steps this sweep still holds are settled: if its lease ran out and another sweep claimed a step,
+        # that sweep settles it (what this one sent is in the ledger either way, so nothing is sent twice).
+        settled = len(step_updates)
         if step_updates and self._is_pg:
-            _pg_update_many(session, "scheduled_steps", step_updates, {
-                "status": "text", "due_at": "timestamptz", "last_outcome": "text", "last_reason": "text",
-                "updated_at": "timestamptz"}, also="claimed_by = NULL, claimed_until = NULL")
+            settled = _pg_update_many(session, "scheduled_steps", step_updates, {
+                "_claimed_by": "text", "status": "text", "due_at": "timestamptz", "last_outcome": "text",
+                "last_reason": "text", "updated_at": "timestamptz"}, also="claimed_by = NULL, claimed_until = NULL",
+                guard="t.claimed_by = v._claimed_by")
         elif step_updates:
-            session.connection().execute(
-                update(table).where(table.c.id == bindparam("_id")).values(
+            settled = session.connection().execute(
+                update(table).where(table.c.id == bindparam("_id"), table.c.claimed_by == bindparam("_claimed_by"))
+                .values(
                     status=bindparam("status"), due_at=bindparam("due_at"), last_outcome=bindparam("last_outcome"),
                     last_reason=bindparam("last_reason"), updated_at=bindparam("updated_at"),
                     claimed_by=None, claimed_until=None,
                 ),
                 step_updates,
-            )
+            ).rowcount
+        if settled != len(step_updates):
+            log.warning("lease lost: %s of %s steps were claimed by another sweep before this one settled them",
+                        len(step_updates) - settled, len(step_updates))
         if log_rows and self._is_pg:
             _pg_insert_many(session, "decisions", log_rows, _DECISION_COLUMNS)
         elif log_rows:
@@ -560,22 +568,26 @@ def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], co
 
 
 def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
-                    also: str = "") -> None:
-    """Postgres: update many rows by id in one statement over `unnest` of one array per column.
+                    also: str = "", guard: str = "") -> int:
+    """Postgres: update many rows by id in one statement over `unnest` of one array per column; returns how
+    many rows matched.
 
-    The same rows and values as an executemany of `UPDATE ... WHERE id = :_id`, without a round trip and a
-    parse per row. Values are bound as arrays, so the column types are spelled out here.
+    The same rows and values as an executemany of `UPDATE ... WHERE id = :_id [AND guard]`, without a round
+    trip and a parse per row. Values are bound as arrays, so the column types are spelled out here. Columns
+    whose name starts with `_` are only read by `guard` (e.g. `t.claimed_by = v._claimed_by`), never set.
     """
     names = list(columns)
-    sets = ", ".join([*(f"{n} = v.{n}" for n in names), *([also] if also else [])])
+    sets = ", ".join([*(f"{n} = v.{n}" for n in names if not n.startswith("_")), *([also] if also else [])])
     arrays = ", ".join(["CAST(:_id AS bigint[])", *(f"CAST(:{n} AS {t}[])" for n, t in columns.items())])
     params: dict[str, Any] = {"_id": [r["_id"] for r in rows]}
     for n in names:
         params[n] = [r[n] for r in rows]
-    session.connection().execute(
-        text(f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) WHERE t.id = v.id"),
+    where = "t.id = v.id" + (f" AND {guard}" if guard else "")
+    result = session.connection().execute(
+        text(f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) WHERE {where}"),
         params,
     )
+    return int(result.rowcount)
 
 
 @lru_cache(maxsize=4)

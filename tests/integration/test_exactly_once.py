@@ -163,3 +163,36 @@ def test_the_ledger_holds_one_row_per_message(services, clock):
         total = session.scalar(select(func.count()).select_from(Message))
         keys = session.scalar(select(func.count(func.distinct(Message.idempotency_key))))
     assert total == keys
+
+
+def test_a_sweep_whose_lease_ran_out_leaves_the_step_to_the_sweep_that_took_it(services, clock, email):
+    """Sweep A is slow: its lease runs out after it sent, and sweep B claims the same steps. A must not
+    settle steps B now holds; B finds the messages in the ledger, sends nothing, and settles them."""
+    from aftercare.db.models import ScheduledStep
+
+    for n in range(1, 4):
+        place_order(services, n=n)
+
+    def taken_over(phase: str) -> None:
+        if phase == "sent":  # A has sent; meanwhile its lease ran out and B claimed the steps
+            with services.session_factory() as session, session.begin():
+                session.execute(ScheduledStep.__table__.update()
+                                .where(ScheduledStep.claimed_by == "sweep-a")
+                                .values(claimed_by="sweep-b", claimed_until=clock.now() + services.sweeper.lease))
+
+    services.sweeper.fault = taken_over
+    a = services.sweeper.run(worker_id="sweep-a")
+    services.sweeper.fault = None
+    assert a.total_sent == 3 and len(email.sent) == 3
+    with services.session_factory() as session:
+        held = session.execute(select(ScheduledStep.status, ScheduledStep.claimed_by)
+                               .where(ScheduledStep.step == "confirmation")).all()
+    assert held and set(held) == {("pending", "sweep-b")}  # A did not settle B's steps
+
+    b = services.sweeper.run(worker_id="sweep-b")  # a retried run of B takes back its own claims
+    assert b.claimed == 3 and b.total_sent == 0 and len(email.sent) == 3
+    with services.session_factory() as session:
+        done = session.execute(select(ScheduledStep.status, ScheduledStep.claimed_by)
+                               .where(ScheduledStep.step == "confirmation")).all()
+    assert set(done) == {("done", None)}
+    assert set(statuses(services).values()) == {"sent"}
