@@ -30,7 +30,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.conftest import skip_or_fail
 from tests.flows.test_prefect_server import FINAL, ROOT, _free_port, _start, _stop
-from tests.integration.test_postgres_scale import _scalar, _seed, pg_url  # noqa: F401 - pg_url is a fixture
+from tests.integration.test_postgres_scale import _scalar, _seed
 
 pytestmark = [pytest.mark.prefect_server, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -69,7 +69,7 @@ def _kill_leftover_flow_runs(client: Any, run_ids: list[UUID], api: str) -> None
 
 
 @pytest.fixture
-def stack(pg_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: F811 - the imported fixture
+def stack(pg_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A Prefect server (temp PREFECT_HOME, free port) and the due steps, seeded in a fresh Postgres."""
     _seed(pg_url, DUE, pending=0)  # benchmarks.seed: every step due in March 2026, so due by the system clock
     port = _free_port()

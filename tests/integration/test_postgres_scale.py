@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.conftest import skip_or_fail
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -102,36 +99,6 @@ def _run_workers(specs: list[tuple[Any, ...]]) -> list[int | None]:
 
 
 # Fixtures ------------------------------------------------------------------------------------------------
-@pytest.fixture
-def pg_url(tmp_path: Path) -> Iterator[str]:
-    url = os.environ.get("AFTERCARE_TEST_POSTGRES_URL")
-    if not url:
-        skip_or_fail("AFTERCARE_TEST_POSTGRES_URL is not set")
-    try:
-        import psycopg
-
-        admin = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
-                                connect_timeout=5)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no Postgres here"
-        skip_or_fail(f"no Postgres reachable at AFTERCARE_TEST_POSTGRES_URL: {type(exc).__name__}: {exc}")
-    name = f"aftercare_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    test_url = f"{url.rpartition('/')[0]}/{name}"
-    try:
-        from aftercare.db.engine import make_engine, migrate
-
-        engine = make_engine(test_url)
-        migrate(engine)  # the Alembic migrations, on Postgres
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE provider_sent (id bigserial PRIMARY KEY, message_id text NOT NULL, "
-                                 "channel text NOT NULL, worker text NOT NULL)")
-        engine.dispose()
-        yield test_url
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
 def _seed(url: str, due: int, pending: int) -> None:
     from aftercare.db.engine import make_engine
     from benchmarks.seed import seed
