@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", default=None, help="SQLAlchemy URL (a Postgres URL gets a fresh database, dropped after)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--send-rate", type=float, default=5000.0, help="SMS sends per second (token bucket)")
-    p.add_argument("--concurrency", type=int, default=1, help="sweep batches in flight (settings.sweep_concurrency)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="sweep batches in flight (default: the setting's default, AFTERCARE_SWEEP_CONCURRENCY)")
     p.add_argument("--naive-subset", type=int, default=SUBSET_DEFAULT)
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
@@ -143,6 +144,9 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
     @event.listens_for(engine, "before_cursor_execute")
     def _count(*_a: Any) -> None:  # executemany counts once
         statements[0] += 1
+
+    if args.concurrency is None:
+        args.concurrency = Settings.model_fields["sweep_concurrency"].default
 
     def fresh_services() -> Any:
         settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,

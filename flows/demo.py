@@ -31,8 +31,9 @@ def demo_store(seed: int = 7, customers: int = 2500, order_days: int = 90, days:
     config = DemoConfig(seed=seed, customers=customers, order_days=order_days, days=days,
                         tick=timedelta(minutes=tick_minutes), start=services.clock.now())
     def sweep() -> SweepReport:
-        # Most simulated hours have nothing due: a one-row probe spares a task run for those.
-        return sweep_until_empty("demo") if services.sweeper.has_due() else SweepReport()
+        # Most simulated hours have nothing due: a one-row probe spares a task run for those. One batch at
+        # a time, whatever the setting: the demo replays exactly for a seed.
+        return sweep_until_empty("demo", concurrency=1) if services.sweeper.has_due() else SweepReport()
 
     sim = Simulation(services, services.clock, config, sweep=sweep)
     sim.seed_store()

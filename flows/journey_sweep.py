@@ -25,7 +25,8 @@ def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batc
 
     With `concurrency` > 1 (default: settings.sweep_concurrency) up to that many batches run at once on
     the flow's task runner, so one batch's provider calls overlap the next one's claim, load and render.
-    Safe: each batch claims its own steps under a lease, and the ledger dedupes every message.
+    Safe: each batch claims its own steps under a lease (a customer's steps are in one batch at a time), and
+    the ledger dedupes every message.
     """
     settings = get_services().settings
     _freeze_startup_heap()
@@ -38,10 +39,10 @@ def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batc
     total.merge(first)
     if first.claimed < size:  # a short batch means nothing else was due
         return total
-    started, done = 1, False
+    started, done, draining = 1, False, False
     in_flight: deque[Any] = deque()
     while started < limit or in_flight:
-        while not done and started < limit and len(in_flight) < width:
+        while not done and not draining and started < limit and len(in_flight) < width:
             if width == 1:
                 in_flight.append(_Ready(sweep_batch(worker_id, size, journey_id, reclaim_own=False)))
             else:
@@ -51,8 +52,14 @@ def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batc
             break
         report = in_flight.popleft().result()
         total.merge(report)
-        if report.claimed < size:
-            done = True
+        if report.claimed == 0 or (report.claimed < size and width == 1):
+            done = True  # nothing else is due (or what is due is held by other sweeps)
+        elif report.claimed < size:
+            # Short, with other batches in flight: what is left may belong to customers those batches hold
+            # (a customer is in one batch at a time). Let them finish, then claim again.
+            draining = True
+        if draining and not in_flight:
+            draining = False
     return total
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, insert, literal_column, or_, select, text, update
+from sqlalchemy import Row, bindparam, exists, insert, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +52,8 @@ from aftercare.services.message_context import ContextSettings, build_context, c
 from aftercare.services.reports import SweepReport
 
 log = logging.getLogger(__name__)
+
+_CLAIM_LOCK = 0x61667463  # "aftc": the advisory lock key claims take turns on (Postgres)
 
 _FINAL = {
     MessageStatus.SENT.value, MessageStatus.DELIVERED.value, MessageStatus.OPENED.value,
@@ -186,9 +188,21 @@ class Sweeper:
 
         The inner select reads the partial index `ix_scheduled_steps_due` (pending rows only, by due_at), so
         its cost grows with the due rows, not with all pending ones. Exposed for EXPLAIN in the tests.
+
+        A step is not claimed while another of its customer's steps is held under a live lease by another
+        batch (of this sweep or any other): a customer's state is decided by one batch at a time, so the
+        frequency cap and the points / win-back merge hold across concurrent sweeps, not only within a batch.
+        (One index probe per candidate, on `ix_scheduled_steps_customer_step`.)
         """
         steps = ScheduledStep.__table__
-        due = _due_ids(now, worker if reclaim_own else None).order_by(steps.c.due_at).limit(limit)
+        held = steps.alias("held")
+        in_flight = [held.c.customer_id == steps.c.customer_id,
+                     literal_column("held.status") == literal_column("'pending'"), held.c.claimed_until >= now]
+        if reclaim_own:  # a retried run's own stale claims do not block it (its first batch runs alone)
+            in_flight.append(held.c.claimed_by != worker)
+        due = (_due_ids(now, worker if reclaim_own else None)
+               .where(~exists().where(*in_flight))
+               .order_by(steps.c.due_at).limit(limit))
         if journey_id is not None:
             due = due.where(steps.c.journey_id == journey_id)
         if self._is_pg:
@@ -202,8 +216,14 @@ class Sweeper:
 
     def _claim(self, session: Session, now: datetime, worker: str, limit: int, journey_id: int | None,
                reclaim_own: bool = False) -> list[Row[Any]]:
+        conn = session.connection()
+        if self._is_pg:
+            # Claims take turns (a transaction-scoped advisory lock, held for the few milliseconds of the
+            # claim): two concurrent claims would otherwise both see a customer as free and split their
+            # steps between two batches. SQLite's single writer serialises claims already.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
         stmt = self.claim_statement(now, worker, limit, journey_id, reclaim_own)
-        return sorted(session.connection().execute(stmt).all(), key=lambda r: (r.due_at, r.id))
+        return sorted(conn.execute(stmt).all(), key=lambda r: (r.due_at, r.id))
 
     def _decide_all(self, steps: Sequence[Row[Any]], batch: BatchState, now: datetime) -> dict[int, Decision]:
         decisions: dict[int, Decision] = {}

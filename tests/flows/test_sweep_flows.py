@@ -90,3 +90,15 @@ def test_a_sweep_with_several_batches_in_flight_sends_every_message_once(service
     with services.session_factory() as session:
         assert set(session.scalars(select(ScheduledStep.status).where(ScheduledStep.step == "confirmation"))) == {
             "done"}
+
+
+def test_batches_in_flight_reach_every_due_step_of_customers_with_several(services, email):
+    """A customer's steps are in one batch at a time, so a batch in flight can come back short while steps
+    are still due; the sweep waits for its other batches and claims again instead of stopping early."""
+    for customer in range(1, 6):
+        for k in range(3):
+            place_order(services, n=customer * 10 + k, customer=a_customer(customer))
+    with use_services(services):
+        report = journey_sweep(batch_size=2, concurrency=2)
+    ids = [m.message_id for m in email.sent]
+    assert report["claimed"] == 15 and len(ids) == 15 and len(set(ids)) == 15

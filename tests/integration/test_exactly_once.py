@@ -196,3 +196,34 @@ def test_a_sweep_whose_lease_ran_out_leaves_the_step_to_the_sweep_that_took_it(s
                                .where(ScheduledStep.step == "confirmation")).all()
     assert set(done) == {("done", None)}
     assert set(statuses(services).values()) == {"sent"}
+
+
+def test_a_customer_is_in_one_batch_at_a_time(services, clock, email):
+    """While one sweep holds a customer's step under its lease, another sweep leaves that customer's other due
+    steps alone (and takes other customers'): one batch at a time decides a customer's state, so the
+    frequency cap and the points / win-back merge hold across concurrent sweeps."""
+    shopper = a_customer(7)
+    first = place_order(services, n=1, customer=shopper, at=clock.now() - timedelta(minutes=2))
+    second = place_order(services, n=2, customer=shopper, at=clock.now() - timedelta(minutes=1))
+    place_order(services, n=3)  # someone else, due last
+    other: dict[str, object] = {}
+
+    def meanwhile(phase: str) -> None:
+        if phase == "reserved" and not other:
+            other["running"] = True
+            other["report"] = services.sweeper.process_batch(worker_id="sweep-b", batch_size=10)
+
+    services.sweeper.fault = meanwhile
+    a = services.sweeper.process_batch(worker_id="sweep-a", batch_size=1)
+    services.sweeper.fault = None
+    b = other["report"]
+    assert a.claimed == 1 and b.claimed == 1  # B took customer 3's step, not the shopper's second one
+    orders_sent = [m.to for m in email.sent]
+    assert orders_sent.count(shopper.email) == 1 and len(orders_sent) == 2
+
+    rest = services.sweeper.run(worker_id="sweep-c")  # A has settled: the shopper is free again
+    assert rest.claimed == 1 and [m.to for m in email.sent].count(shopper.email) == 2
+    with services.session_factory() as session:
+        ledger_orders = dict(session.execute(select(Message.order_id, Message.step).where(
+            Message.order_id.in_([first, second]))).all())
+    assert set(ledger_orders) == {first, second}
