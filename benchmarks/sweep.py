@@ -214,8 +214,8 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
               f"{services.email.requests:,} requests, {services.sms.sent:,} SMS) in {ours_s:.2f} s "
               f"= {ours_rate:,.0f} steps/s")
         print(f"         batch time p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(busy)} batches "
-              f"(inside the sweep-batch task); batches {sum(busy):.2f} s of the {ours_s:.2f} s; an empty flow run "
-              f"here takes {empty_s:.2f} s")
+              f"(inside the sweep-batch task; summed {sum(busy):.2f} s with {args.concurrency} in flight); "
+              f"an empty flow run here takes {empty_s:.2f} s")
         print(f"         db statements/step {ours_statements / claimed:.3f} ({ours_statements:,} statements; "
               "SQLAlchemy before_cursor_execute, an executemany counts once)")
         print(f"         peak RSS {peak:,.0f} MB (getrusage ru_maxrss of this process, high-water mark over the floor "
