@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from babel import Locale
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -27,7 +26,7 @@ from jinja2 import (
 )
 from jinja2.runtime import Context as JinjaContext
 
-from aftercare.rendering import filters
+from aftercare.rendering import filters, formats
 from aftercare.rendering.context import MessageContext
 from aftercare.rendering.segments import count_segments
 
@@ -68,7 +67,7 @@ class RenderedSms:
 
 @lru_cache(maxsize=16)
 def _text_direction(locale: str) -> str:
-    return str(Locale.parse(locale).text_direction)
+    return str(formats.locale(locale).text_direction)
 
 
 def _tidy(text: str) -> str:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,44 +64,62 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def prefect_cli() -> str:
+    prefect = Path(sys.executable).with_name("prefect")
+    if not prefect.exists():
+        skip_or_fail("the prefect CLI is not installed next to this Python")
+    return str(prefect)
+
+
+def prefect_env(tmp_path: Path, api: str, **extra: str) -> dict[str, str]:
+    """The environment of the Prefect processes a test starts: none of this shell's PREFECT_ or AFTERCARE_
+    settings, a PREFECT_HOME of the test's own, its API, and this checkout's code first on the path."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERCARE_"))},
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def start_server(port: int, env: dict[str, str], log: Path, *, timeout: float = 60,
+                 logs: Callable[[], str] | None = None) -> subprocess.Popen[bytes]:
+    """`prefect server start` on 127.0.0.1:port, returned once its health endpoint answers."""
+    server = _start([prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            _stop(server)
+            skip_or_fail(f"the Prefect server did not start:\n{logs() if logs else log.read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     app_home = tmp_path / "app"
     app_home.mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERCARE_"))},
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-        "PYTHONPATH": str(ROOT),
-        "AFTERCARE_HOME": str(app_home),
-        "AFTERCARE_DATABASE_URL": f"sqlite:///{(app_home / 'test.db').as_posix()}",
-        "AFTERCARE_OUTBOX_DIR": str(app_home / "outbox"),
-        "AFTERCARE_HOLDOUT_SHARE": "0",
-        "AFTERCARE_FAULT_AFTER_SENDS": "4",
-        "AFTERCARE_FAULT_ONCE_FILE": str(tmp_path / "crashed-once"),
-    }
-    prefect = Path(sys.executable).with_name("prefect")
-    if not prefect.exists():
-        skip_or_fail("the prefect CLI is not installed next to this Python")
+    env = prefect_env(
+        tmp_path, api,
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        AFTERCARE_HOME=str(app_home),
+        AFTERCARE_DATABASE_URL=f"sqlite:///{(app_home / 'test.db').as_posix()}",
+        AFTERCARE_OUTBOX_DIR=str(app_home / "outbox"),
+        AFTERCARE_HOLDOUT_SHARE="0",
+        AFTERCARE_FAULT_AFTER_SENDS="4",
+        AFTERCARE_FAULT_ONCE_FILE=str(tmp_path / "crashed-once"),
+    )
     started: list[subprocess.Popen[bytes]] = []
     try:
-        server = _start([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
-                        tmp_path / "server.log")
-        started.append(server)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                skip_or_fail(f"the Prefect server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+        started.append(start_server(port, env, tmp_path / "server.log"))
         # Seed the shared database before the runner starts, through the same Ingest the webhooks use.
         services = build_services(make_settings(app_home, outbox_dir=app_home / "outbox"), clock=SystemClock())
         order_ids = [place_order(services, n=n) for n in range(1, ORDERS + 1)]

@@ -15,21 +15,27 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.conftest import skip_or_fail
-from tests.flows.test_prefect_server import FINAL, ROOT, _free_port, _start, _stop
+from tests.flows.test_prefect_server import (
+    FINAL,
+    ROOT,
+    _free_port,
+    _start,
+    _stop,
+    prefect_cli,
+    prefect_env,
+    start_server,
+)
 from tests.integration.test_postgres_scale import _scalar, _seed
 
 pytestmark = [pytest.mark.prefect_server, pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -76,32 +82,11 @@ def stack(pg_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     api = f"http://127.0.0.1:{port}/api"
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERCARE_"))},
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
-        "PYTHONPATH": str(ROOT),
-    }
-    prefect = Path(sys.executable).with_name("prefect")
-    if not prefect.exists():
-        skip_or_fail("the prefect CLI is not installed next to this Python")
-    server = _start([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
-                    logs / "server.log")
+    env = prefect_env(tmp_path, api, PREFECT_UI_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1",
+                      PREFECT_WORKER_HEARTBEAT_SECONDS="5")
+    prefect = prefect_cli()
+    server = start_server(port, env, logs / "server.log", timeout=90, logs=lambda: _tails(logs))
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                skip_or_fail(f"the Prefect server did not start:\n{_tails(logs)}")
-            time.sleep(0.5)
         with temporary_settings({PREFECT_API_URL: api}):
             (tmp_path / "app").mkdir()
             yield {"env": env, "api": api, "prefect": str(prefect), "logs": logs, "db": pg_url,
