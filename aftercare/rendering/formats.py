@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
 from babel import Locale
-from babel.dates import format_date, format_time, get_datetime_format
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from babel.numbers import (
     NumberPattern,
     format_currency,
@@ -161,8 +161,6 @@ def short_datetime(local: datetime, lang: str) -> str:
     """What `babel.dates.format_datetime(local, "short", locale=lang)` returns for a datetime already in
     the customer's zone: Babel's own composition of its short date and short time, each cached."""
     if not _short_time_is_hours_and_minutes(lang):
-        from babel.dates import format_datetime
-
         return format_datetime(local, format="short", locale=locale(lang))
     return (_short_datetime_pattern(lang)
             .replace("{0}", _short_time(local.hour, local.minute, lang))

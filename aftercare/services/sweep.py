@@ -18,11 +18,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import Row, bindparam, exists, insert, literal_column, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -314,7 +312,7 @@ class Sweeper:
             if self._is_pg:
                 _pg_insert_many(session, "messages", rows, _LEDGER_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING")
             else:
-                conn.execute(_insert_ledger(self._dialect), rows)
+                conn.execute(_SQLITE_LEDGER_INSERT, rows)
             existing = {
                 r.idempotency_key: r
                 for r in conn.execute(
@@ -572,6 +570,12 @@ _DECISION_COLUMNS = {
 }
 
 
+def _unnest(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """`unnest(...)`'s arguments, one array per column (typed, since arrays are bound), and their values."""
+    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in columns.items())
+    return arrays, {n: [r[n] for r in rows] for n in columns}
+
+
 def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
                     suffix: str = "") -> None:
     """Postgres: insert many rows in one statement, `INSERT ... SELECT * FROM unnest(one array per column)`.
@@ -579,10 +583,8 @@ def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], co
     psycopg's executemany runs one INSERT per row (pipelined); one set-based INSERT lets the server do the
     work once per batch, and the SQL text is the same for every batch size, so it is parsed and planned once.
     """
-    names = list(columns)
-    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in columns.items())
-    params = {n: [r[n] for r in rows] for n in names}
-    cols = ", ".join(f'"{n}"' for n in names)
+    arrays, params = _unnest(rows, columns)
+    cols = ", ".join(f'"{n}"' for n in columns)
     session.connection().execute(
         text(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) {suffix}"), params)
 
@@ -593,15 +595,13 @@ def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], co
     many rows matched.
 
     The same rows and values as an executemany of `UPDATE ... WHERE id = :_id [AND guard]`, without a round
-    trip and a parse per row. Values are bound as arrays, so the column types are spelled out here. Columns
-    whose name starts with `_` are only read by `guard` (e.g. `t.claimed_by = v._claimed_by`), never set.
+    trip and a parse per row. Columns whose name starts with `_` are only read by `guard` (e.g.
+    `t.claimed_by = v._claimed_by`), never set.
     """
-    names = list(columns)
+    typed = {"_id": "bigint", **columns}
+    arrays, params = _unnest(rows, typed)
+    names = [n for n in typed if n != "_id"]
     sets = ", ".join([*(f"{n} = v.{n}" for n in names if not n.startswith("_")), *([also] if also else [])])
-    arrays = ", ".join(["CAST(:_id AS bigint[])", *(f"CAST(:{n} AS {t}[])" for n, t in columns.items())])
-    params: dict[str, Any] = {"_id": [r["_id"] for r in rows]}
-    for n in names:
-        params[n] = [r[n] for r in rows]
     where = "t.id = v.id" + (f" AND {guard}" if guard else "")
     result = session.connection().execute(
         text(f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) WHERE {where}"),
@@ -610,11 +610,8 @@ def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], co
     return int(result.rowcount)
 
 
-@lru_cache(maxsize=4)
-def _insert_ledger(dialect: str) -> Any:
-    """`INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`, built once per dialect."""
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return dialect_insert(Message.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])
+# SQLite: `INSERT ... ON CONFLICT (idempotency_key) DO NOTHING` for the ledger, built once.
+_SQLITE_LEDGER_INSERT = sqlite_insert(Message.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
 def _due_ids(now: datetime, own_worker: str | None = None) -> Any:
