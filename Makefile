@@ -1,15 +1,18 @@
-# `make demo` runs the main job; `make test` runs the tests. Each creates .venv on first use.
+# `make demo` runs the main job; `make test` runs the tests. Each creates .venv on first use, installing the
+# exact versions in requirements.lock (what CI tested); `make lock` re-resolves them after a change to
+# pyproject.toml or to pick up new releases (then run `make test` before committing the new lock).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint install clean
+.PHONY: demo test test-fast lint install lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +28,12 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check aftercare flows tasks tests benchmarks deployments
+
+# Re-resolve every pinned version (uv is only needed here, not to install): universal markers, so the lock
+# also installs on macOS and Windows.
+lock:
+	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --upgrade \
+		--custom-compile-command "make lock" -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .aftercare .pytest_cache

@@ -6,12 +6,16 @@ two fifths of a sweep's CPU time. Here Babel still decides everything (pattern, 
 currency precision, the short time and date patterns); what is cached is its decision, per locale and
 currency, and every value is then formatted with Python's own decimal formatting. Anything this fast
 path does not model (uneven grouping such as India's lakh, scientific or significant-digit patterns,
-infinities) goes to Babel itself. `tests/unit/test_formats.py` checks the two agree on random values.
+infinities) goes to Babel itself. Each compiled format is also checked against Babel itself on probe
+values when it is built, so a Babel release that writes a locale differently (2.19 stopped grouping
+1,000,000 in de_CH) sends that locale back to Babel instead of drifting from it.
+`tests/unit/test_formats.py` checks the two agree on random values.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -90,18 +94,32 @@ class _Unsupported(Exception):
     """A pattern feature the fast path leaves to Babel."""
 
 
+# Values whose Babel output a compiled format must reproduce before it is trusted: signs, rounding,
+# no fraction, and every grouping length a message shows (thousands to billions).
+_PROBES = tuple(Decimal(v) for v in ("0", "-0.5", "0.125", "7", "999.995", "1000", "12345.678", "-98765.4321",
+                                     "1000000", "1234567.891", "1000000000", "-2000000000.5"))
+
+
+def _agrees(fmt: _NumberFormat | None, reference: Callable[[Decimal], str]) -> _NumberFormat | None:
+    """The compiled format if it writes every probe as Babel does, else None (use Babel itself)."""
+    if fmt is None or any(fmt.apply(value) != reference(value) for value in _PROBES):
+        return None
+    return fmt
+
+
 @lru_cache(maxsize=256)
 def _money_format(lang: str, currency: str) -> _NumberFormat | None:
     loc = locale(lang)
     digits = get_currency_precision(currency)
-    return _compile(loc.currency_formats["standard"], loc, (digits, digits), currency)
+    fmt = _compile(loc.currency_formats["standard"], loc, (digits, digits), currency)
+    return _agrees(fmt, lambda value: format_currency(value, currency, locale=loc))
 
 
 @lru_cache(maxsize=64)
 def _decimal_format(lang: str) -> _NumberFormat | None:
     loc = locale(lang)
     pattern = loc.decimal_formats[None]
-    return _compile(pattern, loc, pattern.frac_prec, None)
+    return _agrees(_compile(pattern, loc, pattern.frac_prec, None), lambda value: format_decimal(value, locale=loc))
 
 
 def _decimal(value: Decimal | int | float | str) -> Decimal | None:

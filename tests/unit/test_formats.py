@@ -57,3 +57,19 @@ def test_every_minute_of_a_day(lang: str) -> None:
     for minute in range(0, 24 * 60, 7):
         moment = start + timedelta(minutes=minute)
         assert formats.short_datetime(moment, lang) == format_datetime(moment, format="short", locale=lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko", "ar"])
+def test_the_locales_we_ship_take_the_fast_path(lang: str) -> None:
+    """The speed-up is real for our own locales: their formats compile and agree with Babel's probes."""
+    assert formats._decimal_format(lang) is not None
+    assert all(formats._money_format(lang, currency) is not None for currency in ("USD", "EUR", "KRW", "SAR"))
+
+
+def test_a_compiled_format_that_disagrees_with_babel_is_not_used() -> None:
+    """Babel 2.19 writes 1,000,000 as 1000000 in de_CH but 1,000 as 1'000: the fast path must not keep its own
+    idea of grouping there, it must hand the locale to Babel (whatever the installed Babel writes)."""
+    probe = formats._NumberFormat(("", "-"), ("", ""), ".", ",", 0, Decimal("0.001"))
+    assert formats._agrees(probe, lambda value: format_decimal(value, locale="en")) is probe
+    assert formats._agrees(probe, lambda value: format_decimal(value, locale="de_CH")) is None
+    assert formats.number(1_000_000, "de_CH") == format_decimal(1_000_000, locale="de_CH")
