@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         ),
     )
     holdout_share: float = 0.05
+    recovery_window_days: float = Field(
+        default=7.0, gt=0,
+        description=(
+            "How long an open service-recovery case (after a CSAT 1-2) holds the customer's review request and "
+            "promotions. A case still open after it releases them and is flagged in `status` and the daily report."
+        ),
+    )
     holdout_salt: str = "aftercare"
 
     # Win-back timing: which lapse rule times winback_1 (see aftercare/winback/store.py).
@@ -132,6 +139,10 @@ class Settings(BaseSettings):
         ),
     )
     sendgrid_webhook_max_age_seconds: float = 900.0
+    helpdesk_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs POST /webhooks/helpdesk (HMAC-SHA256 of the raw body, hex, in X-Aftercare-Signature).",
+    )
     csat_reply_window_days: float = 7.0
 
     # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
@@ -142,7 +153,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        for name in ("link_secret", "sendgrid_api_key", "twilio_auth_token", "shopify_webhook_secret"):
+        for name in ("link_secret", "sendgrid_api_key", "twilio_auth_token", "shopify_webhook_secret",
+                     "helpdesk_webhook_secret"):
             value = getattr(self, name)
             if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
                 raise ValueError(f"{name} is a placeholder; set a real secret")

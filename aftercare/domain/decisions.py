@@ -1,7 +1,9 @@
 """What to do with a step that is due: a pure function of (step, customer state, now, policy).
 
 `decide` returns `Send`, `Skip` (with a reason), `Defer` (until a time, with a reason), `Wait` (for an
-event, with a reason) or `HoldOut`. It imports nothing from Prefect, the database or any SDK, so every
+event, with a reason; no step produces it any more: a service-recovery case holds steps until a time, the end
+of the recovery window, so an unresolved case cannot hold them forever) or `HoldOut`. Past a step's expiry
+`decide` skips it as expired, whatever else holds. It imports nothing from Prefect, the database or any SDK, so every
 condition is a row in a table test.
 """
 
@@ -14,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aftercare.domain import journey as j
 from aftercare.domain.journey import StepSpec
-from aftercare.domain.state import CustomerState
+from aftercare.domain.state import CustomerState, OrderState
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
 
 
@@ -29,6 +31,7 @@ class Policy:
     holdout_salt: str = "aftercare"
     happy_min_score: int = 4
     unhappy_max_score: int = 2
+    recovery_window: timedelta = timedelta(days=7)  # an open case holds reviews and promotions this long at most
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Send:
     referral_invite: bool = False
     skipped_channels: tuple[tuple[Channel, Reason], ...] = ()
     carries_points_expiry: bool = False  # a win-back that also carries the points-expiry reminder
+    cross_sell: bool = True  # False while the customer's recovery case is open: no product pitch in the message
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,12 @@ class DueStep:
 
 
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:
-    gate = _step_gate(step.spec, state, policy) or _points_merge_gate(step, state, now, policy)
+    if now >= expires_at(step):
+        return Skip(Reason.EXPIRED)
+    gate = (_step_gate(step.spec, state, now, policy) or _recovery_hold(step.spec, state, now, policy)
+            or _points_merge_gate(step, state, now, policy))
+    if isinstance(gate, Defer):
+        return _within_expiry(step, gate)
     if gate is not None:
         return gate
     channels, refused = _eligible_channels(step.spec, state)
@@ -83,7 +92,7 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     if step.spec.is_marketing:
         defer = _marketing_timing(channels[0], state, now, policy)
         if defer is not None:
-            if step.spec.expires_after is not None and defer.until > step.first_due_at + step.spec.expires_after:
+            if defer.until > expires_at(step):
                 return Skip(Reason.EXPIRED, channels[0])
             return defer
         if in_holdout(state.customer_id, step.spec.name, policy):
@@ -93,7 +102,42 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     invite = step.spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
     carries_points = _winback_carries_points(step.spec, state, now, policy)
     return Send(channels=channels, product_ids=products, referral_invite=invite,
-                skipped_channels=tuple(refused), carries_points_expiry=carries_points)
+                skipped_channels=tuple(refused), carries_points_expiry=carries_points,
+                cross_sell=_recovery_window_end(state, now, policy) is None)
+
+
+def expires_at(step: DueStep) -> datetime:
+    """When a step stops making sense: its first due time + the step's expiry. From then on it is skipped."""
+    return step.first_due_at + step.spec.expires_after
+
+
+def _within_expiry(step: DueStep, defer: Defer) -> Defer:
+    """A deferral never outlives its step: capped at the expiry, where the step is then skipped as expired."""
+    return defer if defer.until <= expires_at(step) else Defer(expires_at(step), defer.reason)
+
+
+def _recovery_window_end(state: CustomerState, now: datetime, policy: Policy) -> datetime | None:
+    """The end of the recovery window while the customer has an open case inside it, else None.
+
+    A case still open after the window no longer holds anything back (it is flagged for support instead):
+    an unresolved case must not gate a customer out for good.
+    """
+    opened = state.open_recovery_since
+    if opened is None or now >= opened + policy.recovery_window:
+        return None
+    return opened + policy.recovery_window
+
+
+def _recovery_hold(spec: StepSpec, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
+    """While the customer's service-recovery case is open, promotions (win-back, points) wait for it.
+
+    A deferral, not a skip, so nothing is lost: resolving the case brings held steps forward, and the window's
+    end releases them anyway (capped at each step's own expiry).
+    """
+    if not spec.promotional:
+        return None
+    window_end = _recovery_window_end(state, now, policy)
+    return None if window_end is None else Defer(window_end, Reason.RECOVERY_OPEN)
 
 
 # How long a points reminder waits past a win-back's due time before deciding again (by then it is sent).
@@ -130,7 +174,8 @@ def _winback_carries_points(spec: StepSpec, state: CustomerState, now: datetime,
     merge = state.merge
     return (
         spec.name in j.WINBACK_STEPS
-        and state.points_expiring > 0
+        and state.points_at_risk > 0
+        and not _points_expired(state, now)
         and merge.points_step is not None
         and merge.points_due_at is not None
         and merge.points_due_at <= now + policy.frequency_cap
@@ -138,7 +183,7 @@ def _winback_carries_points(spec: StepSpec, state: CustomerState, now: datetime,
     )
 
 
-def _step_gate(spec: StepSpec, state: CustomerState, policy: Policy) -> Decision | None:
+def _step_gate(spec: StepSpec, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
     """Conditions that belong to one step: cancellation, delivery, returns, reviews, the CSAT gate."""
     order = state.order
     name = spec.name
@@ -150,6 +195,8 @@ def _step_gate(spec: StepSpec, state: CustomerState, policy: Policy) -> Decision
         return Skip(Reason.NEW_ORDER)
     if name == j.DELAY_NOTICE and order.delivered_at is not None:
         return Skip(Reason.DELIVERED_ON_TIME)
+    if name == j.SHIPPED:
+        return _shipped_gate(order)
     if name in (j.SETUP_GUIDE, j.CSAT, j.REVIEW_REQUEST) and order.delivered_at is None:
         return Skip(Reason.NOT_DELIVERED)
     if name in (j.SETUP_GUIDE, j.REVIEW_REQUEST) and not order.kept_product_ids:
@@ -157,18 +204,38 @@ def _step_gate(spec: StepSpec, state: CustomerState, policy: Policy) -> Decision
     if name == j.CSAT and order.csat_answered_at is not None:
         return Skip(Reason.CSAT_ALREADY_ANSWERED)
     if name == j.REVIEW_REQUEST:
-        return _review_gate(state, policy)
-    if name in (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7) and state.points_expiring <= 0:
-        return Skip(Reason.NOT_NEEDED)
+        return _review_gate(state, now, policy)
+    if name in (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7):
+        return _points_reminder_gate(state, now)
     return None
 
 
-def _review_gate(state: CustomerState, policy: Policy) -> Decision | None:
+def _shipped_gate(order: OrderState) -> Decision | None:
+    """A shipped notice is superseded by delivery: once delivered, the delivered notice says it all."""
+    return Skip(Reason.ALREADY_DELIVERED) if order.delivered_at is not None else None
+
+
+def _points_expired(state: CustomerState, now: datetime) -> bool:
+    return state.points_expire_at is not None and state.points_expire_at <= now
+
+
+def _points_reminder_gate(state: CustomerState, now: datetime) -> Decision | None:
+    """A points reminder needs points still at risk: none expiring (or none left to expire) is not needed,
+    and once the points have expired a reminder would announce a loss as a warning."""
+    if state.points_at_risk <= 0:
+        return Skip(Reason.NOT_NEEDED)
+    if _points_expired(state, now):
+        return Skip(Reason.POINTS_EXPIRED)
+    return None
+
+
+def _review_gate(state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
     """Routing and timing by CSAT, never who is ever asked (unless strict mode is set explicitly).
 
-    Unhappy customers wait for their service-recovery case to be resolved, then are asked like everyone
-    else. `strict_csat_only` (off by default) asks only customers who answered happy: that is review
-    gating, which FTC guidance and Google's review policy forbid; it exists only as an explicit choice.
+    Unhappy customers wait for their service-recovery case to be resolved, or for the recovery window to end
+    (a case nobody closed must not gate them out), then are asked like everyone else. `strict_csat_only`
+    (off by default) asks only customers who answered happy: that is review gating, which FTC guidance and
+    Google's review policy forbid; it exists only as an explicit choice.
     """
     order = state.order
     if all(p in state.reviews for p in order.kept_product_ids):
@@ -177,7 +244,9 @@ def _review_gate(state: CustomerState, policy: Policy) -> Decision | None:
     if policy.strict_csat_only and (score is None or score < policy.happy_min_score):
         return Skip(Reason.STRICT_CSAT_GATE)
     if score is not None and score <= policy.unhappy_max_score and order.recovery_resolved_at is None:
-        return Wait(Reason.AWAITING_RECOVERY)
+        opened = order.recovery_opened_at or order.csat_answered_at
+        if opened is not None and now < opened + policy.recovery_window:
+            return Defer(opened + policy.recovery_window, Reason.AWAITING_RECOVERY)
     return None
 
 

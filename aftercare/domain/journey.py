@@ -4,6 +4,10 @@ Each step names the events ("triggers") that schedule it and the offset after ea
 arrives, every step it triggers gets a due time; a different trigger later moves that due time (a
 happy CSAT answer brings the review request forward, a resolved service-recovery case releases it).
 Changing the journey is changing this table, and every offset comes from `JourneyTimings`.
+
+Every step expires: past its first due time + `expires_after` it is skipped as expired, so a sweep that
+catches up after an outage sends nothing stale (a "shipped" notice a week late, a reminder for points that
+are gone). Promotional steps (`promotional`) are held while the customer has an open service-recovery case.
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ class StepSpec:
     purpose: Purpose
     channels: tuple[Channel, ...]  # in order of preference
     triggers: Mapping[str, timedelta]
+    expires_after: timedelta  # past first due + this, the step is skipped as expired (never sent stale)
     all_channels: bool = False  # transactional fan-out: every eligible channel, not the first
-    expires_after: timedelta | None = None  # deferred past first due + this, the step is dropped
     per_customer: bool = False  # one per customer at a time (win-back), not one per order
+    promotional: bool = False  # sells something: held while the customer has an open recovery case
 
     @property
     def is_marketing(self) -> bool:
@@ -111,8 +116,8 @@ def build_journey(
     marketing = Purpose.MARKETING
     return Journey(
         steps=(
-            StepSpec(CONFIRMATION, transactional, (Channel.EMAIL,), {Trigger.ORDER_PLACED: days(0)}),
-            StepSpec(SHIPPED, transactional, email_sms, {Trigger.FULFILLED: days(0)}, all_channels=True),
+            StepSpec(CONFIRMATION, transactional, (Channel.EMAIL,), {Trigger.ORDER_PLACED: days(0)}, days(3)),
+            StepSpec(SHIPPED, transactional, email_sms, {Trigger.FULFILLED: days(0)}, days(2), all_channels=True),
             StepSpec(
                 DELAY_NOTICE,
                 transactional,
@@ -121,15 +126,14 @@ def build_journey(
                     Trigger.PROMISE_DUE: timedelta(hours=delay_grace_hours),
                     Trigger.CARRIER_EXCEPTION: days(0),
                 },
+                days(2),
                 all_channels=True,
             ),
-            StepSpec(DELIVERED_NOTICE, transactional, email_sms, {Trigger.DELIVERED: days(0)}, all_channels=True),
-            StepSpec(
-                SETUP_GUIDE, marketing, (Channel.EMAIL,), {Trigger.DELIVERED: days(setup_guide_days)},
-                expires_after=days(7),
-            ),
-            StepSpec(CSAT, marketing, sms_first, {Trigger.DELIVERED: days(csat_days)}, expires_after=days(7)),
-            StepSpec(SERVICE_RECOVERY, transactional, (Channel.EMAIL,), {Trigger.CSAT_UNHAPPY: days(0)}),
+            StepSpec(DELIVERED_NOTICE, transactional, email_sms, {Trigger.DELIVERED: days(0)}, days(2),
+                     all_channels=True),
+            StepSpec(SETUP_GUIDE, marketing, (Channel.EMAIL,), {Trigger.DELIVERED: days(setup_guide_days)}, days(7)),
+            StepSpec(CSAT, marketing, sms_first, {Trigger.DELIVERED: days(csat_days)}, days(7)),
+            StepSpec(SERVICE_RECOVERY, transactional, (Channel.EMAIL,), {Trigger.CSAT_UNHAPPY: days(0)}, days(3)),
             StepSpec(
                 REVIEW_REQUEST,
                 marketing,
@@ -139,30 +143,31 @@ def build_journey(
                     Trigger.CSAT_HAPPY: days(review_after_happy_csat_days),
                     Trigger.RECOVERY_RESOLVED: days(review_after_recovery_days),
                 },
-                expires_after=days(30),
+                days(30),
             ),
             StepSpec(
-                WINBACK_1, marketing, email_sms, {Trigger.DELIVERED: days(winback_lapse_days + w0)},
-                expires_after=days(14), per_customer=True,
+                WINBACK_1, marketing, email_sms, {Trigger.DELIVERED: days(winback_lapse_days + w0)}, days(14),
+                per_customer=True, promotional=True,
             ),
             StepSpec(
-                WINBACK_2, marketing, email_sms, {Trigger.sent(WINBACK_1): days(w1 - w0)},
-                expires_after=days(14), per_customer=True,
+                WINBACK_2, marketing, email_sms, {Trigger.sent(WINBACK_1): days(w1 - w0)}, days(14),
+                per_customer=True, promotional=True,
             ),
             StepSpec(
-                WINBACK_3, marketing, email_sms, {Trigger.sent(WINBACK_2): days(w2 - w1)},
-                expires_after=days(14), per_customer=True,
+                WINBACK_3, marketing, email_sms, {Trigger.sent(WINBACK_2): days(w2 - w1)}, days(14),
+                per_customer=True, promotional=True,
             ),
-            StepSpec(CANCELLATION_NOTICE, transactional, (Channel.EMAIL,), {Trigger.ORDER_CANCELLED: days(0)}),
+            StepSpec(CANCELLATION_NOTICE, transactional, (Channel.EMAIL,), {Trigger.ORDER_CANCELLED: days(0)},
+                     days(3)),
             StepSpec(
                 POINTS_EXPIRY_30, marketing, sms_first,
-                {Trigger.POINTS_EXPIRY: -days(points_expiry_reminder_days[0])},
-                expires_after=days(7), per_customer=True,
+                {Trigger.POINTS_EXPIRY: -days(points_expiry_reminder_days[0])}, days(7),
+                per_customer=True, promotional=True,
             ),
             StepSpec(
                 POINTS_EXPIRY_7, marketing, sms_first,
-                {Trigger.POINTS_EXPIRY: -days(points_expiry_reminder_days[1])},
-                expires_after=days(5), per_customer=True,
+                {Trigger.POINTS_EXPIRY: -days(points_expiry_reminder_days[1])}, days(5),
+                per_customer=True, promotional=True,
             ),
         )
     )

@@ -59,7 +59,7 @@ def build_context(
         vip=c.loyalty_tier.lower() in {"vip", "gold", "platinum"},
         loyalty_tier=c.loyalty_tier,
         points_balance=c.points_balance,
-        points_expiring=c.points_expiring,
+        points_expiring=max(0, min(c.points_expiring, c.points_balance)),  # never more than the balance
         points_expire_at=c.points_expire_at,
         order_number=o.number,
         order_placed_at=o.placed_at,

@@ -259,7 +259,8 @@ class Sweeper:
         spec = self.journey.step(step.step)
         customer = batch.customers[step.customer_id]
         cross: tuple[ProductView, ...] = ()
-        if self.cross_sell is not None and (self.cross_sell_steps is None or step.step in self.cross_sell_steps):
+        wants_cross_sell = self.cross_sell_steps is None or step.step in self.cross_sell_steps
+        if self.cross_sell is not None and decision.cross_sell and wants_cross_sell:
             cross = self.cross_sell(session, batch, step.customer_id, step.order_id)
         ctx = build_context(step=step.step, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
                             batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross,

@@ -13,7 +13,7 @@ from aftercare.domain.vocabulary import Reason
 from tests.builders import NOON_NY, POLICY, a_state, due
 
 H = timedelta(hours=1)
-POINTS = {"points_expiring": 120, "points_expire_at": NOON_NY + timedelta(days=7)}
+POINTS = {"points_expiring": 120, "points_balance": 400, "points_expire_at": NOON_NY + timedelta(days=7)}
 
 
 @pytest.mark.parametrize(
