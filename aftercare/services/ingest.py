@@ -33,7 +33,7 @@ from aftercare.db.models import (
 )
 from aftercare.domain import journey as j
 from aftercare.domain.journey import Journey, Trigger
-from aftercare.domain.vocabulary import Channel, Purpose, StepStatus
+from aftercare.domain.vocabulary import Channel, Purpose, Reason, StepStatus
 from aftercare.services import scheduler
 from aftercare.services.commands import (
     EXCEPTION_STATUSES,
@@ -288,6 +288,8 @@ class Ingest:
         journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
         assert journey_row is not None
         scheduler.fire(session, self.journey, journey_row, Trigger.RECOVERY_RESOLVED, at, now)
+        scheduler.release_held(session, customer_id=case.customer_id, reason=Reason.RECOVERY_OPEN.value, at=at,
+                               now=now)
         return True
 
     def record_review(self, session: Session, *, customer_id: int, product_id: str, rating: int, at: datetime,
