@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aftercare.bootstrap import Services, get_services
 from aftercare.webhooks import inbox, twilio, verify
+from aftercare.webhooks.helpdesk import helpdesk_router
 from aftercare.webhooks.links import links_router
 
 ServicesFactory = Callable[[], Services]
@@ -175,4 +176,5 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         return refused if refused is not None else Response(status_code=204)
 
     app.include_router(links_router(services_factory))
+    app.include_router(helpdesk_router(services_factory))
     return app

@@ -24,7 +24,7 @@ from aftercare.db.models import Customer, InboxEvent
 from aftercare.domain.vocabulary import Channel, Purpose
 from aftercare.services.commands import ConsentIn
 from aftercare.services.ingest import UnknownOrder
-from aftercare.webhooks import sendgrid, shopify, twilio
+from aftercare.webhooks import helpdesk, sendgrid, shopify, twilio
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
@@ -141,6 +141,8 @@ def _dispatch(session: Session, services: Services, event: InboxEvent, now: date
         return twilio.apply_inbound(session, services.ingest, params, now, window)
     if event.source == "link":
         return _apply_link(session, services, event.topic, json.loads(event.body), now)
+    if event.source == helpdesk.SOURCE:  # a recovery case resolved by the helpdesk or support's link
+        return helpdesk.apply(session, services, event.topic, json.loads(event.body), now)
     return "ignored:unknown_source"
 
 
