@@ -79,6 +79,8 @@ class DueStep:
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:
     if now >= expires_at(step):
         return Skip(Reason.EXPIRED)
+    if step.spec.to_support:
+        return _support_notice(state)
     gate = (_step_gate(step.spec, state, now, policy) or _recovery_hold(step.spec, state, now, policy)
             or _points_merge_gate(step, state, now, policy))
     if isinstance(gate, Defer):
@@ -104,6 +106,14 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     return Send(channels=channels, product_ids=products, referral_invite=invite,
                 skipped_channels=tuple(refused), carries_points_expiry=carries_points,
                 cross_sell=_recovery_window_end(state, now, policy) is None)
+
+
+def _support_notice(state: CustomerState) -> Decision:
+    """The recovery notice goes to the store's own support address: the customer's channels and consents do not
+    apply. Not needed once the case is resolved (support closed it before the sweep came round)."""
+    if state.order.recovery_resolved_at is not None:
+        return Skip(Reason.NOT_NEEDED)
+    return Send((Channel.EMAIL,), product_ids=state.order.kept_product_ids, cross_sell=False)
 
 
 def expires_at(step: DueStep) -> datetime:

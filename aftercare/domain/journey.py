@@ -49,6 +49,7 @@ class StepSpec:
     all_channels: bool = False  # transactional fan-out: every eligible channel, not the first
     per_customer: bool = False  # one per customer at a time (win-back), not one per order
     promotional: bool = False  # sells something: held while the customer has an open recovery case
+    to_support: bool = False  # goes to the store's support team (support_email), not to the customer
 
     @property
     def is_marketing(self) -> bool:
@@ -84,6 +85,7 @@ DELIVERED_NOTICE = "delivered_notice"
 SETUP_GUIDE = "setup_guide"
 CSAT = "csat"
 SERVICE_RECOVERY = "service_recovery"
+RECOVERY_NOTICE = "recovery_notice"  # to support: a case opened, with a signed link that resolves it
 REVIEW_REQUEST = "review_request"
 WINBACK_1 = "winback_1"
 WINBACK_2 = "winback_2"
@@ -134,6 +136,8 @@ def build_journey(
             StepSpec(SETUP_GUIDE, marketing, (Channel.EMAIL,), {Trigger.DELIVERED: days(setup_guide_days)}, days(7)),
             StepSpec(CSAT, marketing, sms_first, {Trigger.DELIVERED: days(csat_days)}, days(7)),
             StepSpec(SERVICE_RECOVERY, transactional, (Channel.EMAIL,), {Trigger.CSAT_UNHAPPY: days(0)}, days(3)),
+            StepSpec(RECOVERY_NOTICE, transactional, (Channel.EMAIL,), {Trigger.CSAT_UNHAPPY: days(0)}, days(7),
+                     to_support=True),
             StepSpec(
                 REVIEW_REQUEST,
                 marketing,

@@ -85,6 +85,8 @@ class MessageContext:
     unsubscribe_url: str | None = None
     preferences_url: str | None = None
     order_url: str | None = None
+    csat_score: int | None = None  # the recovery notice: what the customer answered
+    recovery_resolve_url: str | None = None  # the recovery notice: signed link (a page; its button resolves)
 
 
 def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral_invite: bool = True) -> MessageContext:
@@ -143,4 +145,6 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         unsubscribe_url="https://example.com/u/abc",
         preferences_url="https://example.com/prefs/abc",
         order_url="https://example.com/orders/1042",
+        csat_score=1,
+        recovery_resolve_url="https://example.com/recovery/resolve?t=abc",
     )

@@ -12,6 +12,7 @@ from aftercare.domain.decisions import Send
 from aftercare.links import LinkSigner
 from aftercare.rendering.context import AddressView, ItemView, MessageContext, ProductView
 from aftercare.services.batch_state import BatchState
+from aftercare.services.recovery import resolve_link
 
 # Win-back offers, by step: data, not code paths.
 WINBACK_OFFERS: dict[str, str | None] = {j.WINBACK_1: None, j.WINBACK_2: "WELCOMEBACK10", j.WINBACK_3: "LASTCHANCE15"}
@@ -83,7 +84,7 @@ def build_context(
         delivered_at=ship.delivered_at if ship else None,
         csat_links=links.csat_links(order_id, now) if step == j.CSAT else {},
         review_url=links.review(order_id, None, now) if step == j.REVIEW_REQUEST else None,
-        goodwill_points=settings.goodwill_points if step == j.SERVICE_RECOVERY else 0,
+        goodwill_points=settings.goodwill_points if step in (j.SERVICE_RECOVERY, j.RECOVERY_NOTICE) else 0,
         referral_invite=decision.referral_invite,
         referral_url=links.url("/refer", {"k": "refer", "c": customer_id}, now) if decision.referral_invite else None,
         cross_sell=cross_sell,
@@ -92,7 +93,17 @@ def build_context(
         unsubscribe_url=links.unsubscribe(customer_id, now) if marketing else None,
         preferences_url=links.preferences(customer_id, now) if marketing else None,
         order_url=None,
+        **_recovery_notice(step, order_id, batch, links, now),
     )
+
+
+def _recovery_notice(step: str, order_id: int, batch: BatchState, links: LinkSigner, now: datetime) -> dict[str, Any]:
+    """The CSAT score and the signed resolve link, for support's recovery notice only."""
+    case = batch.recovery.get(order_id)
+    if step != j.RECOVERY_NOTICE or case is None:
+        return {}
+    csat = batch.csat.get(order_id)
+    return {"csat_score": csat.score if csat else None, "recovery_resolve_url": resolve_link(links, case.id, now)}
 
 
 def _item(row: Any, product: Any, review_url: str | None) -> ItemView:

@@ -272,8 +272,9 @@ class Sweeper:
             try:
                 if channel is Channel.EMAIL:
                     r = self.renderer.render_email(step.step, locale, ctx)
+                    to = self.context_settings.support_email if spec.to_support else customer.email
                     payload: EmailMessage | SmsMessage = EmailMessage(
-                        message_id="", to=customer.email, subject=r.subject, html=r.html, text=r.text,
+                        message_id="", to=to, subject=r.subject, html=r.html, text=r.text,
                         step=step.step, template=r.template, locale=r.locale, marketing=spec.is_marketing,
                         unsubscribe_url=ctx.unsubscribe_url if spec.is_marketing else None,
                     )

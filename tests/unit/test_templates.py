@@ -16,8 +16,8 @@ from aftercare.rendering.segments import SMS_SEGMENT_BUDGET
 
 EMAIL_STEPS = (
     "confirmation", "shipped", "delay_notice", "delivered_notice", "setup_guide", "csat", "service_recovery",
-    "review_request", "winback_1", "winback_2", "winback_3", "cancellation_notice", "points_expiry_30",
-    "points_expiry_7",
+    "recovery_notice", "review_request", "winback_1", "winback_2", "winback_3", "cancellation_notice",
+    "points_expiry_30", "points_expiry_7",
 )
 SMS_STEPS = (
     "shipped", "delay_notice", "delivered_notice", "csat", "review_request", "winback_1", "winback_2",
@@ -46,7 +46,7 @@ def bare_context(step: str, locale: str) -> MessageContext:
         discount_total=0, points_earned=0, points_to_next_reward=0, points_balance=0, carrier=None,
         tracking_number=None, tracking_url=None, promised_at=None, delivered_at=None, review_url=None,
         goodwill_points=0, referral_url=None, cross_sell=(), offer_code=None, unsubscribe_url=None,
-        preferences_url=None, order_url=None,
+        preferences_url=None, order_url=None, csat_score=None, recovery_resolve_url=None,
     )
 
 

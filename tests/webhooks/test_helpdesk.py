@@ -156,6 +156,19 @@ def test_the_support_link_shows_a_confirm_page_on_get_and_resolves_only_on_post(
     assert review_step(services).trigger == "recovery_resolved"
 
 
+def test_the_link_in_supports_recovery_notice_resolves_the_case(client, services, clock, email):
+    unhappy_order(services, clock)
+    services.sweeper.run()
+    [notice] = [m for m in email.sent if m.step == "recovery_notice"]
+    assert notice.to == services.settings.support_email
+    url = next(word for word in notice.text.split() if "/recovery/resolve?t=" in word)
+    parts = urlsplit(url)
+    assert client.get(f"{parts.path}?{parts.query}").status_code == 200
+    assert the_case(services).resolved_at is None
+    assert client.post(f"{parts.path}?{parts.query}").status_code == 200
+    assert the_case(services).resolved_at is not None
+
+
 def test_a_tampered_or_wrong_kind_support_link_is_refused(client, services, clock):
     order_id = unhappy_order(services, clock)
     path = _link_path(services, the_case(services).id)
