@@ -100,3 +100,22 @@ def test_promotions_held_by_a_case_nobody_resolves_go_out_when_the_window_ends(s
     assert "points_expiry_30" not in sent_steps(email, sms)
     run_until(services, clock, answered + timedelta(days=7, hours=1))
     assert sent_steps(email, sms).count("points_expiry_30") == 1
+
+
+def test_review_requests_left_waiting_by_the_old_rule_are_released_by_the_migration(services, clock, email, sms):
+    from alembic import command
+    from sqlalchemy import update
+
+    from aftercare.db.engine import alembic_config
+
+    _unhappy_at(services, clock, 3)
+    with services.session_factory() as session, session.begin():  # what the old code left behind
+        session.execute(update(ScheduledStep).where(ScheduledStep.step == "review_request")
+                        .values(status="waiting", last_reason="awaiting_service_recovery"))
+    run_until(services, clock, START + timedelta(days=15), tick=timedelta(hours=6))
+    assert "review_request" not in sent_steps(email, sms)  # stuck, as in the replay
+    config = alembic_config(services.engine)
+    command.downgrade(config, "0001")
+    command.upgrade(config, "head")
+    run_until(services, clock, clock.now() + timedelta(hours=1))
+    assert sent_steps(email, sms).count("review_request") == 1
