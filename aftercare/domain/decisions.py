@@ -3,8 +3,8 @@
 `decide` returns `Send`, `Skip` (with a reason), `Defer` (until a time, with a reason), `Wait` (for an
 event, with a reason; no step produces it any more: a service-recovery case holds steps until a time, the end
 of the recovery window, so an unresolved case cannot hold them forever) or `HoldOut`. Past a step's expiry
-`decide` skips it as expired, whatever else holds. It imports nothing from Prefect, the database or any SDK, so every
-condition is a row in a table test.
+`decide` skips it as expired, whatever else holds. It imports nothing from Prefect, the database or any SDK,
+so every condition is a row in a table test.
 """
 
 from __future__ import annotations
