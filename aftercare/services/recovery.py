@@ -68,8 +68,13 @@ def find_case(session: Session, *, case_id: int | None = None, order_ref: str | 
 def resolve_case(
     session: Session, ingest: Ingest, case: RecoveryCase, *, resolution: str, at: datetime, now: datetime
 ) -> Resolved:
-    """Resolve once: the review request is released (a day later, as the journey says) and held promotions too."""
-    changed = ingest.resolve_recovery(session, order_id=case.order_id, at=min(at, now), now=now,
+    """Resolve once: the review request is released (a day later, as the journey says) and held promotions too.
+
+    The resolution time is kept between the case's opening and now: a helpdesk clock that is off (or a time from
+    another ticket) must neither schedule the review request in the future nor back-date it into expiry.
+    """
+    when = max(min(at, now), as_utc(case.opened_at))
+    changed = ingest.resolve_recovery(session, order_id=case.order_id, at=when, now=now,
                                       resolution=resolution[:MAX_RESOLUTION] or "resolved")
     session.flush()
     return Resolved(view(session, case), changed)

@@ -91,10 +91,20 @@ def test_a_closed_ticket_resolves_the_case_by_order_number_and_releases_the_revi
 def test_a_case_id_and_the_resolution_time_are_honoured(client, services, clock):
     unhappy_order(services, clock)
     case_id = the_case(services).id
-    at = clock.now() - timedelta(hours=2)
+    clock.advance(timedelta(hours=3))
+    at = clock.now() - timedelta(hours=2)  # support closed the ticket two hours ago
     response = post(client, {"event_id": 9, "case": case_id, "resolved_at": at.isoformat().replace("+00:00", "Z")})
     assert response.json()["result"] == "helpdesk:resolved"
     assert review_step(services).due_at.replace(tzinfo=at.tzinfo) == at + timedelta(days=1)
+
+
+def test_a_resolution_time_before_the_case_opened_counts_from_the_opening(client, services, clock):
+    unhappy_order(services, clock)
+    case = the_case(services)
+    assert post(client, {"case": case.id, "resolved_at": "2020-01-01T00:00:00+00:00"}).json()["result"] == \
+        "helpdesk:resolved"
+    opened = case.opened_at.replace(tzinfo=clock.now().tzinfo)
+    assert review_step(services).due_at.replace(tzinfo=opened.tzinfo) == opened + timedelta(days=1)
 
 
 def test_a_ticket_with_no_recovery_case_or_still_open_is_stored_and_changes_no_case(client, services, clock):
