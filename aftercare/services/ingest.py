@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
 from aftercare.contact import normalise_email, normalise_phone
+from aftercare.db.limits import clip
 from aftercare.db.models import (
     Consent,
     CsatAnswer,
@@ -74,7 +75,7 @@ class Ingest:
             session.add(customer)
         customer.email = email
         customer.email_valid = email is not None
-        customer.phone = phone or (data.phone or None)
+        customer.phone = phone or clip(data.phone or None, Customer.phone)  # an unparseable raw number, for reference
         customer.phone_valid = phone is not None
         customer.first_name = data.first_name or customer.first_name or ""
         customer.locale = (data.locale or "en").split("-")[0].lower()
