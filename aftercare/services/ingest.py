@@ -150,7 +150,9 @@ class Ingest:
             if data.cancelled_at is not None:
                 self.cancel_order(session, data.external_id, data.cancelled_at, now)
             return order
-        points = int(data.total * Decimal(str(self.points_per_unit)))
+        # Points are earned, never charged: a negative or zero total (a credit, a test order) earns none, and
+        # nothing anywhere takes back more than `points_earned`.
+        points = max(0, int(data.total * Decimal(str(self.points_per_unit))))
         order = Order(
             external_id=data.external_id, number=data.number, customer_id=customer.id, placed_at=data.placed_at,
             currency=data.currency, subtotal=data.subtotal, discount_total=data.discount_total,
