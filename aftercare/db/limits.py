@@ -2,8 +2,8 @@
 
 A cosmetic field (a first name, an order's display name, a locale, a line's title) that is longer than its
 column, or holds a NUL character, must never cost a whole order: Postgres refuses the row, and the order,
-its confirmation and its journey would be lost for a name. Mappers fit such fields here and say which ones they changed, so the
-caller can record a warning beside the raw body the inbox already keeps.
+its confirmation and its journey would be lost for a name. Mappers fit such fields here and say which ones
+they changed, so the caller can record a warning beside the raw body the inbox already keeps.
 """
 
 from __future__ import annotations
