@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ def plain_text(value: object) -> str:
 
 def display_name(value: object, limit: int = MAX_NAME_CHARS) -> str:
     """A first name as it may appear in a message body: plain text, no URLs or addresses, capped."""
+    return _display_name(value, limit) if isinstance(value, str) else ""
+
+
+@lru_cache(maxsize=8192)  # a sweep renders several messages per customer: each name is cleaned once
+def _display_name(value: str, limit: int) -> str:
     name = " ".join(_URLISH.sub(" ", plain_text(value)).split())
     if len(name) > limit:
         name = name[:limit].rstrip()
@@ -61,8 +67,11 @@ def display_name(value: object, limit: int = MAX_NAME_CHARS) -> str:
 
 def safe_url(value: object) -> str | None:
     """`value` when it is an absolute http(s) URL with a host and no user info; else None."""
-    if not isinstance(value, str):
-        return None
+    return _safe_url(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=8192)
+def _safe_url(value: str) -> str | None:
     url = value.strip()
     if not url or any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
         return None

@@ -100,3 +100,8 @@ def test_plain_text_keeps_joiners_that_scripts_and_emoji_need() -> None:
 def test_only_http_urls_with_a_host_are_safe(url: str, safe: bool) -> None:
     assert (safe_url(url) == url.strip()) is safe
     assert (safe_url(url) is None) is not safe
+
+
+@pytest.mark.parametrize("value", [None, 42, ["https://ups.example/1"], {"url": "https://ups.example/1"}])
+def test_a_link_or_name_that_is_not_text_is_dropped_not_an_error(value: object) -> None:
+    assert safe_url(value) is None and display_name(value) == ""
