@@ -10,8 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".aftercare")
@@ -150,6 +151,19 @@ class Settings(BaseSettings):
     fault_once_file: Path | None = None
 
     journey: JourneyTimings = Field(default_factory=JourneyTimings)
+
+    @field_validator("shopify_default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A zone is checked here, at start, not found wrong later by every confirmation that shows a time."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"AFTERCARE_SHOPIFY_DEFAULT_TIMEZONE={value!r} is not an IANA time zone; "
+                "use a name such as 'UTC' or 'America/New_York'"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

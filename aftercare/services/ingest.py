@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
 from aftercare.contact import normalise_email, normalise_phone
+from aftercare.db.limits import clip
 from aftercare.db.models import (
     Consent,
     CsatAnswer,
@@ -74,7 +75,7 @@ class Ingest:
             session.add(customer)
         customer.email = email
         customer.email_valid = email is not None
-        customer.phone = phone or (data.phone or None)
+        customer.phone = phone or clip(data.phone or None, Customer.phone)  # an unparseable raw number, for reference
         customer.phone_valid = phone is not None
         customer.first_name = data.first_name or customer.first_name or ""
         customer.locale = (data.locale or "en").split("-")[0].lower()
@@ -149,7 +150,9 @@ class Ingest:
             if data.cancelled_at is not None:
                 self.cancel_order(session, data.external_id, data.cancelled_at, now)
             return order
-        points = int(data.total * Decimal(str(self.points_per_unit)))
+        # Points are earned, never charged: a negative or zero total (a credit, a test order) earns none, and
+        # nothing anywhere takes back more than `points_earned`.
+        points = max(0, int(data.total * Decimal(str(self.points_per_unit))))
         order = Order(
             external_id=data.external_id, number=data.number, customer_id=customer.id, placed_at=data.placed_at,
             currency=data.currency, subtotal=data.subtotal, discount_total=data.discount_total,

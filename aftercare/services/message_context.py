@@ -11,6 +11,7 @@ from aftercare.domain import journey as j
 from aftercare.domain.decisions import Send
 from aftercare.links import LinkSigner
 from aftercare.rendering.context import AddressView, ItemView, MessageContext, ProductView
+from aftercare.rendering.safety import checked_link, display_name, plain_text
 from aftercare.services.batch_state import BatchState
 from aftercare.services.recovery import resolve_link
 
@@ -45,7 +46,7 @@ def build_context(
     featured = set(decision.product_ids)
     items = tuple(
         _item(i, batch.products.get(i.product_id),
-              links.review(order_id, i.product_id, now) if step == j.REVIEW_REQUEST else None)
+              links.review(order_id, i.product_id, now) if step == j.REVIEW_REQUEST else None, order_id, step)
         for i in batch.items.get(order_id, ())
         if not featured or i.product_id in featured or step in (j.CONFIRMATION, j.CANCELLATION_NOTICE, j.SHIPPED)
     )
@@ -56,7 +57,7 @@ def build_context(
         timezone=c.timezone,
         store_name=settings.store_name,
         support_email=settings.support_email,
-        first_name=c.first_name or "",
+        first_name=display_name(c.first_name),
         vip=c.loyalty_tier.lower() in {"vip", "gold", "platinum"},
         loyalty_tier=c.loyalty_tier,
         points_balance=c.points_balance,
@@ -79,7 +80,8 @@ def build_context(
         points_to_next_reward=threshold - (c.points_balance % threshold),
         carrier=ship.carrier if ship else None,
         tracking_number=ship.tracking_number if ship else None,
-        tracking_url=ship.tracking_url if ship else None,
+        tracking_url=checked_link(ship.tracking_url, field="tracking_url", order_id=order_id, step=step)
+        if ship else None,
         promised_at=ship.promised_at if ship else None,
         delivered_at=ship.delivered_at if ship else None,
         csat_links=links.csat_links(order_id, now) if step == j.CSAT else {},
@@ -106,7 +108,8 @@ def _recovery_notice(step: str, order_id: int, batch: BatchState, links: LinkSig
     return {"csat_score": csat.score if csat else None, "recovery_resolve_url": resolve_link(links, case.id, now)}
 
 
-def _item(row: Any, product: Any, review_url: str | None) -> ItemView:
+def _item(row: Any, product: Any, review_url: str | None, order_id: int, step: str) -> ItemView:
+    video = product.video_url if product is not None else None
     return ItemView(
         product_id=row.product_id,
         title=row.title,
@@ -114,7 +117,7 @@ def _item(row: Any, product: Any, review_url: str | None) -> ItemView:
         quantity=row.quantity,
         unit_price=Decimal(row.unit_price),
         setup_instructions=product.setup_instructions if product is not None else None,
-        video_url=product.video_url if product is not None else None,
+        video_url=checked_link(video, field="video_url", order_id=order_id, step=step),
         review_url=review_url,
     )
 
@@ -125,7 +128,7 @@ def _address(raw: dict[str, Any] | None) -> AddressView | None:
     lines = tuple(x for x in (raw.get("address1"), raw.get("address2")) if x)
     name = raw.get("name") or " ".join(x for x in (raw.get("first_name"), raw.get("last_name")) if x)
     return AddressView(
-        name=name or "",
+        name=plain_text(name),
         lines=lines,
         city=raw.get("city") or "",
         region=raw.get("province_code") or raw.get("province"),
