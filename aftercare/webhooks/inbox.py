@@ -209,6 +209,8 @@ def _record_warnings(event: InboxEvent, warnings: tuple[str, ...], order_externa
 
 def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime) -> str:
     ingest = services.ingest
+    if topic in ("review_click", "referral_click"):  # the stored event is the whole record: no choice changes
+        return f"{topic}:recorded"
     if topic == "csat":
         answer = ingest.record_csat(
             session, order_id=int(body["o"]), score=int(body["s"]), channel="email", at=now, now=now
