@@ -72,7 +72,8 @@ def _event(customer_id: int, said: ConsentIn, received_at: datetime) -> ConsentE
     return ConsentEvent(
         customer_id=customer_id, channel=said.channel.value, purpose=said.purpose.value, granted=said.granted,
         source=said.source.value, detail=said.detail[:64], explicit=said.explicit,
-        stated_at=min(as_utc(said.stated_at or received_at), as_utc(received_at)), received_at=received_at, text_version=said.text_version,
+        stated_at=min(as_utc(said.stated_at or received_at), as_utc(received_at)), received_at=received_at,
+        text_version=said.text_version,
     )
 
 

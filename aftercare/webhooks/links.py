@@ -1,8 +1,8 @@
 """The signed customer links: CSAT answers, one-click unsubscribe (RFC 8058) and the preferences page.
 
 A missing or malformed token is a 400, a tampered, expired or wrong-kind one a 403; nothing changes.
-A request that would change something is stored in the inbox and applied like any webhook; one that
-would change nothing (already unsubscribed, preferences unchanged) is answered from the current state.
+A choice (unsubscribe, preferences saved) is stored in the inbox and applied like any webhook, even when it
+repeats the current state: it is the customer's newest statement and is kept as consent evidence.
 """
 
 from __future__ import annotations
@@ -137,15 +137,16 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
         state = await run_in_threadpool(_marketing_state, services, claims["c"])
         if state is None:
             return _error(services, 404, "We could not find your subscription.")
-        if state["email_marketing"]:
-            via = "one_click" if "List-Unsubscribe=One-Click" in body else "page"
-            await run_in_threadpool(
-                _store,
-                services,
-                "unsubscribe",
-                f"link:unsub:{uuid.uuid4().hex}",
-                {"c": claims["c"], "via": via},
-            )
+        # Recorded even when already unsubscribed: each click is the customer's newest statement, which an
+        # older platform statement arriving later must not undo (aftercare.domain.consent).
+        via = "one_click" if "List-Unsubscribe=One-Click" in body else "page"
+        await run_in_threadpool(
+            _store,
+            services,
+            "unsubscribe",
+            f"link:unsub:{uuid.uuid4().hex}",
+            {"c": claims["c"], "via": via},
+        )
         return page(
             "message.html",
             store_name=services.settings.store_name,
@@ -181,12 +182,10 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
         state = await run_in_threadpool(_marketing_state, services, claims["c"])
         if state is None:
             return _error(services, 404, "We could not find your preferences.")
-        if any(state[k] != v for k, v in wanted.items()):
-            key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
-            await run_in_threadpool(
-                _store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted}
-            )
-            state = {**state, **wanted}
+        # Recorded even when nothing changes: saving the page is the customer's newest statement.
+        key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
+        await run_in_threadpool(_store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted})
+        state = {**state, **wanted}
         return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True, **state)
 
     return router
