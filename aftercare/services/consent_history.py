@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
@@ -64,7 +64,8 @@ def find_customer(session: Session, ref: str) -> Customer:
     found = session.scalars(select(Customer).where(Customer.external_id == ref).limit(1)).first()
     email = normalise_email(ref) if "@" in ref else None
     if found is None and email:
-        found = session.scalars(select(Customer).where(Customer.email == email).order_by(Customer.id).limit(1)).first()
+        found = session.scalars(select(Customer).where(func.lower(Customer.email) == email.lower())
+                                .order_by(Customer.id).limit(1)).first()
     if found is None:
         raise CustomerNotFound("no customer matches (our id, external id or email address)")
     return found
