@@ -74,6 +74,7 @@ def test_one_click_unsubscribe_then_a_repeat_changes_no_consent_and_is_kept_as_e
         consent = session.scalar(select(Consent).where(Consent.channel == "email"))
         assert consent is not None and not consent.granted and consent.source == "link:one_click"
     before = granted(services), len(snapshot(services)["consent_events"])
+    services.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
     assert client.post(url, content=b"List-Unsubscribe=One-Click").status_code == 200
     assert granted(services) == before[0]
     assert len(snapshot(services)["consent_events"]) == before[1] + 1
@@ -88,10 +89,10 @@ def test_the_preferences_page_shows_and_saves_marketing_consent(
     assert page.status_code == 200 and page.text.count(" checked") == 2
     saved = client.post(url, data={"sms_marketing": "on"})
     assert saved.status_code == 200 and saved.text.count(" checked") == 1
-    with services.session_factory() as session:
-        granted = {(c.channel, c.purpose): c.granted for c in session.scalars(select(Consent))}
-    assert granted[("email", "marketing")] is False and granted[("sms", "marketing")] is True
+    consents, _ = granted(services)
+    assert consents[("email", "marketing")] is False and consents[("sms", "marketing")] is True
     before = granted(services), len(snapshot(services)["consent_events"])
+    services.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
     assert client.post(url, data={"sms_marketing": "on"}).status_code == 200  # the same choice again
     assert granted(services) == before[0]
     assert len(snapshot(services)["consent_events"]) == before[1] + 2  # kept as the newest statement
