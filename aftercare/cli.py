@@ -163,6 +163,9 @@ from aftercare.ops.cli import explain, status  # noqa: E402
 
 app.command("explain")(explain)
 app.command("status")(status)
+from aftercare.ops.consent_cli import consent  # noqa: E402
+
+app.command("consent")(consent)
 from aftercare.analytics.cli import lift_command  # noqa: E402
 
 app.command("lift")(lift_command)

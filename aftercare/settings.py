@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     link_ttl_days: int = 30
     store_name: str = "Aftercare Demo Store"
     support_email: str = "support@example.com"
+    consent_copy_version: str = Field(
+        default="2026-11-30",
+        max_length=32,
+        description="The version of the preferences and unsubscribe pages' text, kept with every choice made "
+        "on them (GDPR Art. 7(1) evidence). Change it whenever that text changes.",
+    )
 
     # Marketing guards
     frequency_cap_hours: float = 24.0

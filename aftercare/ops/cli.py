@@ -85,6 +85,10 @@ def explain(order: Annotated[str, typer.Argument(help="Our order id, the store's
         ) or "-"
         table.add_row(f"{step.step}\n[dim]{step.trigger}[/dim]", step.status, due, decisions, messages)
     console.print(table)
+    if timeline.consent is not None:
+        from aftercare.ops.consent_cli import consent_tables
+
+        console.print(consent_tables(timeline.consent))
 
 
 def status() -> None:

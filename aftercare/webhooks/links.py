@@ -6,9 +6,9 @@ box). Only a POST records: the page's button, or the mail client's RFC 8058 one-
 
 A missing or malformed token is a 400, a tampered, expired or wrong-kind one a 403; nothing changes.
 A token naming an order or customer we do not hold gets the same page as one we do, and changes nothing
-(no enumeration of ids with a forged or leaked token). A request that would change something is stored in
-the inbox and applied like any webhook; one that would change nothing (already unsubscribed, preferences
-unchanged) is answered from the current state. A CSAT comment is kept in the stored event's body.
+(no enumeration of ids with a forged or leaked token). A choice (unsubscribe, preferences saved) is stored in
+the inbox and applied like any webhook, even when it repeats the current state: it is the customer's newest
+statement and is kept as consent evidence. A CSAT comment is kept in the stored event's body.
 """
 
 from __future__ import annotations
@@ -171,7 +171,10 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
             return claims
         form = await _form(request, services)
         state = await run_in_threadpool(_marketing_state, services, claims["c"])
-        if state is not None and state["email_marketing"]:
+        if state is not None:
+            # Recorded even when already unsubscribed: each click is the customer's newest statement, which an
+            # older platform statement arriving later must not undo (aftercare.domain.consent). A customer we
+            # do not hold gets the same page, and nothing is stored.
             via = "one_click" if form.get("List-Unsubscribe") == ["One-Click"] else "page"
             await run_in_threadpool(
                 _store,
@@ -213,12 +216,10 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
         if state is None:  # no such customer: the same page as for one, and nothing stored
             return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True,
                         **{**NO_MARKETING, **wanted})
-        if any(state[k] != v for k, v in wanted.items()):
-            key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
-            await run_in_threadpool(
-                _store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted}
-            )
-            state = {**state, **wanted}
+        # Recorded even when nothing changes: saving the page is the customer's newest statement.
+        key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
+        await run_in_threadpool(_store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted})
+        state = {**state, **wanted}
         return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True, **state)
 
     return router
