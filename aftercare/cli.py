@@ -150,6 +150,9 @@ from aftercare.ops.cli import explain, status  # noqa: E402
 
 app.command("explain")(explain)
 app.command("status")(status)
+from aftercare.ops.reconcile_cli import reconcile  # noqa: E402
+
+app.command("reconcile")(reconcile)
 from aftercare.analytics.cli import lift_command  # noqa: E402
 
 app.command("lift")(lift_command)

@@ -6,7 +6,7 @@ Times are shown in UTC and in the customer's own zone; no email address or phone
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -117,3 +117,19 @@ def status() -> None:
         console.print("failures waiting: none")
     console.print(f"transient retries pending: {report.retrying}; inbox events not applied: {report.inbox_unapplied} "
                   f"({report.inbox_errors} with errors)")
+    if report.unknown:
+        console.print(unknown_table(report.unknown, report.unknown_total))
+    else:
+        console.print("unknown outcomes: none")
+
+
+def unknown_table(rows: list[Any], total: int) -> Table:
+    """Messages whose outcome is unknown, oldest first: ledger id, step, channel, age (no address)."""
+    table = Table(title=f"Unknown outcomes: {total} (aftercare reconcile; --resend sends the held ones)",
+                  title_justify="left")
+    for name, justify in (("ledger id", "right"), ("step", "left"), ("channel", "left"), ("age", "right"),
+                          ("resends", "right"), ("reason", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(str(r.ledger_id), r.step, r.channel, _lag(r.age), str(r.resends), r.reason or "-")
+    return table
