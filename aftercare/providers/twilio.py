@@ -78,8 +78,10 @@ class TwilioSmsSender:
         max_concurrency: int = 32,
         default_region: str | None = None,
         request_headers: RequestHeaders | None = None,
+        lookup_headers: Callable[[str], Mapping[str, str]] | None = None,
     ) -> None:
-        """`request_headers` is a test hook (e.g. Prism's `Prefer`) returning extra headers per message."""
+        """`request_headers` and `lookup_headers` are test hooks (e.g. Prism's `Prefer`) returning extra headers
+        per message sent, and per recipient looked up."""
         if not (messaging_service_sid or from_number):
             raise ValueError("Twilio needs a messaging_service_sid or a from_number")
         if timeout_seconds <= 0:
@@ -95,6 +97,7 @@ class TwilioSmsSender:
         self.max_concurrency = max(1, max_concurrency)
         self.default_region = default_region
         self._request_headers = request_headers
+        self._lookup_headers = lookup_headers
         self.lookup_page_size = 100
         self.lookup_max_pages = 3
         self._client: Client | None = None
@@ -153,11 +156,12 @@ class TwilioSmsSender:
         number = normalise_phone(to, self.default_region)
         if number is None:
             return []
-        client, _http = self._sdk()
+        client, http = self._sdk()
         filters: dict[str, Any] = {"to": number, "date_sent_after": _day_start(sent_after - timedelta(days=1))}
         if not self.messaging_service_sid and self.from_number:
             filters["from_"] = self.from_number
         found: dict[str, SentSms] = {}
+        http.local.headers = dict(self._lookup_headers(number)) if self._lookup_headers else None
         try:
             page = client.messages.page(page_size=self.lookup_page_size, **filters)
             for pages_read in range(1, self.lookup_max_pages + 1):
@@ -169,6 +173,8 @@ class TwilioSmsSender:
         except Exception as exc:  # noqa: BLE001 - any failure means we do not know
             _outcome, code, _meaning = classify_twilio_error(exc)
             raise TransientSendError(f"Twilio Messages list failed: {code} {type(exc).__name__}") from None
+        finally:
+            http.local.headers = None
         return list(found.values())
 
     def _ours(self, message: Any) -> bool:
