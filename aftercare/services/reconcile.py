@@ -206,15 +206,12 @@ class Reconciler:
         return "claimed"
 
     def _sweep_resent(self, report: ReconcileReport) -> None:
-        """Send the re-opened steps now, through the sweep (decide, render, `reserved` -> `sending`, send)."""
+        """Send the re-opened steps now, through one sweep (decide, render, `reserved` -> `sending`, send):
+        in batches like any sweep, it also sends whatever else is due, which the next scheduled sweep would."""
         ids = report.resent_ids
         if not ids:
             return
-        with self.session_factory() as session:
-            journeys = sorted(set(session.scalars(select(Message.journey_id).where(Message.id.in_(ids)))))
-        worker = f"reconcile-{uuid.uuid4().hex[:8]}"
-        for journey_id in journeys:
-            report.sweep.merge(self.sweeper.run(worker_id=worker, journey_id=journey_id))
+        report.sweep = self.sweeper.run(worker_id=f"reconcile-{uuid.uuid4().hex[:8]}")
         self._settle_unsent(ids)
         with self.session_factory() as session:
             report.outcomes = dict(session.execute(
