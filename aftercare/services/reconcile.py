@@ -73,7 +73,8 @@ class ReconcileReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "found": self.found_ids, "resent": self.resent_ids, "after_resend": {str(k): v for k, v in self.outcomes.items()},
+            "found": self.found_ids, "resent": self.resent_ids,
+            "after_resend": {str(k): v for k, v in self.outcomes.items()},
             "held": [{"ledger_id": h.ledger_id, "step": h.step, "channel": h.channel, "reason": h.reason}
                      for h in self.held],
             "waiting": len(self.waiting),

@@ -7,8 +7,8 @@ Exactly once, even under reruns, retries and concurrent sweeps:
    only the rows this sweep moved are sent, so two sweeps can never both send one message.
 4. Call the providers with no transaction open; then record the outcome and the provider id.
 A crash between 3 and 4 leaves a row in `sending`: when its step is claimed again the row becomes
-`unknown`, never blindly resent (aftercare/services/reconcile.py finds it at the provider or resends it once). A crash before 3 leaves rows
-`reserved`, which are simply sent by the next sweep.
+`unknown`, never blindly resent (aftercare/services/reconcile.py finds it at the provider or resends it
+once). A crash before 3 leaves rows `reserved`, which are simply sent by the next sweep.
 """
 
 from __future__ import annotations
