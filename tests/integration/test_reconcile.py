@@ -248,3 +248,20 @@ def test_status_shows_unknown_messages_and_their_age_without_contact_details(ser
                 if [c.strip() for c in ln.strip("│ ").split("│")][:3] == [str(row.id), "shipped", "sms"])
     assert "2h 05m" in line
     assert "2125550001" not in result.output and "c1@example.com" not in result.output
+
+
+def test_the_local_outbox_answers_lookups_too(tmp_path, clock):
+    from aftercare.bootstrap import build_services
+    from tests.conftest import make_settings
+
+    services = build_services(make_settings(tmp_path), clock=clock)  # no credentials: the outbox
+    try:
+        crash_shipped_notice(services, clock, "sent")
+        clock.advance(timedelta(hours=1))
+        report = build_reconciler(services).run()
+        row = shipped(services, "sms")
+        assert report.found_ids == [row.id]
+        assert (row.status, row.provider_message_id) == ("sent", f"outbox-sms-{row.id}")
+        assert len(list((tmp_path / "outbox" / "sms").glob("*/*.json"))) == 1
+    finally:
+        services.engine.dispose()
