@@ -29,6 +29,7 @@ from aftercare.secrets_check import require_safe_secrets
 from aftercare.services.cross_sell import CROSS_SELL_STEPS, CrossSeller
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings
+from aftercare.services.reconcile import Reconciler, windows_from
 from aftercare.services.sweep import Sweeper
 from aftercare.settings import Settings, get_settings
 from aftercare.winback.store import load_rule
@@ -139,6 +140,12 @@ def _install_test_fault(sweeper: Sweeper, after: int, once_file: Path | None) ->
     sweeper.email = CountingEmailSender(sweeper.email, counter)
     sweeper.sms = CountingSmsSender(sweeper.sms, counter)
     sweeper.fault = crash_after_sends(counter, after, once_file)
+
+
+def build_reconciler(services: Services) -> Reconciler:
+    """The reconciler of `unknown` outcomes, on the services' own database, clock, sweep and SMS sender."""
+    return Reconciler(session_factory=services.session_factory, clock=services.clock, journey=services.journey,
+                      sweeper=services.sweeper, sms=services.sweeper.sms, windows=windows_from(services.settings))
 
 
 _lock = threading.Lock()

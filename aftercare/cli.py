@@ -166,6 +166,9 @@ app.command("status")(status)
 from aftercare.ops.consent_cli import consent  # noqa: E402
 
 app.command("consent")(consent)
+from aftercare.ops.reconcile_cli import reconcile  # noqa: E402
+
+app.command("reconcile")(reconcile)
 from aftercare.analytics.cli import lift_command  # noqa: E402
 
 app.command("lift")(lift_command)

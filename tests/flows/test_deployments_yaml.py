@@ -37,9 +37,10 @@ def test_every_schedule_names_a_time_zone(spec):
 def test_the_issue_s_deployments_and_schedules_are_all_there():
     by_name = {d["name"]: d for d in DEPLOYMENTS}
     assert set(by_name) == {"journey-sweep", "run-journey", "apply-stored-events", "winback-scan",
-                            "reconcile-shopify", "daily-report"}
+                            "reconcile-shopify", "daily-report", "reconcile-messages"}
     assert by_name["journey-sweep"]["schedules"][0]["interval"] == 300
     assert by_name["apply-stored-events"]["schedules"][0]["interval"] == 60
+    assert by_name["reconcile-messages"]["schedules"][0]["interval"] == 900
     assert "cron" in by_name["winback-scan"]["schedules"][0]
     assert by_name["winback-scan"]["schedules"][0]["timezone"] != "UTC"  # a store-local time, by name
     assert "cron" in by_name["daily-report"]["schedules"][0]
