@@ -38,7 +38,7 @@ from tests.flows.test_prefect_server import (
 )
 from tests.integration.test_postgres_scale import _scalar, _seed
 
-pytestmark = [pytest.mark.prefect_server, pytest.mark.postgres, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.prefect_server, pytest.mark.postgres, pytest.mark.timeout(360)]
 
 DUE = 3_000  # half `confirmation` (one email), half `shipped` (email + SMS): 4,500 messages
 MESSAGES = DUE // 2 * 3
@@ -85,7 +85,7 @@ def stack(pg_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     env = prefect_env(tmp_path, api, PREFECT_UI_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1",
                       PREFECT_WORKER_HEARTBEAT_SECONDS="5")
     prefect = prefect_cli()
-    server = start_server(port, env, logs / "server.log", timeout=90, logs=lambda: _tails(logs))
+    server = start_server(port, env, logs / "server.log", logs=lambda: _tails(logs))
     try:
         with temporary_settings({PREFECT_API_URL: api}):
             (tmp_path / "app").mkdir()
