@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 from aftercare.bootstrap import get_services
 from aftercare.services.reports import SweepReport
 from flows.artifacts import publish_sweep_artifact
-from flows.run_context import in_flow_run, run_logger
+from flows.run_context import in_flow_run, run_logger, sweep_worker_id
 from tasks.sweep import sweep_batch
 
 
@@ -95,8 +95,7 @@ class _Ready:
 
 
 def _worker_id() -> str:
-    run_id = flow_run.get_id()
-    return f"sweep-{str(run_id)[:8]}" if run_id else "sweep-local"
+    return sweep_worker_id(flow_run.get_id())
 
 
 @flow(name="journey-sweep", log_prints=False)
