@@ -217,7 +217,7 @@ def test_two_workers_on_one_pool_share_the_sweeps_and_send_every_message_once(
 
     # Every run reported its sweep; the runs shared the due steps, each claimed exactly once in all.
     reports = {worker: (int(claimed), int(sent)) for worker, claimed, sent, _ in DONE.findall(text)}
-    assert set(reports) == {f"sweep-{str(r)[:8]}" for r in run_ids}, f"{reports}\n{text[-3000:]}"
+    assert set(reports) == {f"sweep-{r}" for r in run_ids}, f"{reports}\n{text[-3000:]}"  # the whole run id
     assert sum(claimed for claimed, _ in reports.values()) == DUE, reports
     assert sum(sent for _, sent in reports.values()) == MESSAGES, reports
     assert sum(1 for claimed, _ in reports.values() if claimed > 0) >= 2, f"one run did all the work: {reports}"
