@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections import deque
+from datetime import UTC
 from typing import Any
 
 from prefect import flow
@@ -98,14 +99,20 @@ def _worker_id() -> str:
     return sweep_worker_id(flow_run.get_id())
 
 
-@flow(name="journey-sweep", log_prints=False)
+def _run_name() -> str:
+    """`sweep-2026-03-02T15:05Z`: the run's scheduled start (UTC, to the minute), so the runs list reads as a
+    timeline and a late run shows which slot it was for. No personal data."""
+    return f"sweep-{flow_run.scheduled_start_time.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+@flow(name="journey-sweep", flow_run_name=_run_name, log_prints=False)
 def journey_sweep(batch_size: int | None = None, max_batches: int | None = None,
                   concurrency: int | None = None) -> dict[str, Any]:
     """Claim due steps in batches and carry them out; publish a per-step table artifact."""
     logger = run_logger()
     worker = _worker_id()
     report = sweep_until_empty(worker, batch_size=batch_size, max_batches=max_batches, concurrency=concurrency)
-    publish_sweep_artifact(report)
+    publish_sweep_artifact(report, get_services().journey.names)
     logger.info("sweep done worker=%s claimed=%s sent=%s batches=%s", worker, report.claimed, report.total_sent,
                 report.batches)
     return report.as_dict()
