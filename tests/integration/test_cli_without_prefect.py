@@ -122,3 +122,28 @@ def test_the_demo_with_no_prefect_api_runs_without_a_prefect_server(tmp_path):
     assert sent > 0
     assert len(list((tmp_path / "demo" / "outbox").rglob("*.json"))) + \
         len(list((tmp_path / "demo" / "outbox").rglob("*.html"))) == sent
+
+
+ASK = ("import sys; from aftercare.prefect_api import prefect_api_url; "
+       "print(prefect_api_url(), 'prefect' in sys.modules)")
+
+
+@pytest.mark.parametrize(("profiles", "dotenv", "env", "expected"), [
+    (None, None, {}, "None False"),  # a fresh machine: Prefect would start a temporary server
+    ('active = "local"\n[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n', None, {},
+     "http://127.0.0.1:4200/api False"),
+    ('active = "ephemeral"\n[profiles.ephemeral]\nPREFECT_SERVER_EPHEMERAL_ENABLED = "true"\n', None, {},
+     "None False"),
+    (None, None, {"PREFECT_API_URL": "http://prefect.internal/api"}, "http://prefect.internal/api False"),
+    # A source this module does not read itself: Prefect's own settings answer.
+    (None, "PREFECT_API_URL=http://from-dotenv.internal/api\n", {}, "http://from-dotenv.internal/api True"),
+], ids=["nothing", "active-profile", "ephemeral-profile", "environment", "dotenv-asks-prefect"])
+def test_the_prefect_api_is_read_from_prefect_s_own_settings_sources(tmp_path, profiles, dotenv, env, expected):
+    if profiles is not None:
+        (tmp_path / "prefect").mkdir()
+        (tmp_path / "prefect" / "profiles.toml").write_text(profiles)
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+    done = _python(ASK, _env(tmp_path, **env), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
