@@ -26,6 +26,20 @@ def _quiet_prefect() -> None:
     # The ephemeral server's telemetry and shutdown chatter is not the user's business in a CLI run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    # Should a temporary server start after all (a flow run outside the CLI's own paths), give a busy machine time.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _through_prefect() -> bool:
+    """Run as a Prefect flow only when a Prefect API is configured; else the same code runs directly, with no
+    temporary Prefect server to wait for (see `aftercare.prefect_api`)."""
+    from aftercare.prefect_api import prefect_api_configured
+
+    if prefect_api_configured():
+        return True
+    Console(stderr=True).print("[dim]no Prefect API configured (PREFECT_API_URL): running directly, "
+                               "not as a Prefect flow run[/dim]")
+    return False
 
 
 @app.command()
@@ -66,9 +80,9 @@ def demo(
         bar = progress.add_task("sim", total=days * ticks_per_day, day=0, days=days)
         demo_flow.progress_hook = lambda done, total: progress.update(bar, completed=done,
                                                                       day=done // ticks_per_day)
+        run = demo_flow.demo_store if _through_prefect() else demo_flow.demo_store.fn
         try:
-            result = demo_flow.demo_store(seed=seed, customers=customers, order_days=order_days, days=days,
-                                          tick_minutes=tick_minutes)
+            result = run(seed=seed, customers=customers, order_days=order_days, days=days, tick_minutes=tick_minutes)
         finally:
             demo_flow.progress_hook = None
     wall = time.perf_counter() - started
@@ -89,9 +103,17 @@ def sweep(
     """Run one sweep now (what the scheduled deployment runs). Safe to run again: nothing is sent twice."""
     refuse_unsafe_secrets()
     _quiet_prefect()
-    from flows.journey_sweep import journey_sweep
+    if _through_prefect():
+        from flows.journey_sweep import journey_sweep
 
-    result = journey_sweep(batch_size=batch_size, max_batches=max_batches)
+        result = journey_sweep(batch_size=batch_size, max_batches=max_batches)
+    else:  # the sweep service itself, without importing Prefect (an empty sweep: about `aftercare --help`)
+        from aftercare.bootstrap import get_services
+        from flows.run_context import sweep_worker_id
+
+        sweeper = get_services().sweeper
+        result = sweeper.run(worker_id=sweep_worker_id(None), max_batches=max_batches,
+                             batch_size=batch_size).as_dict()
     console.print_json(json.dumps(result))
 
 
@@ -106,8 +128,8 @@ def run_journey_command(
     _quiet_prefect()
     from flows.run_journey import run_journey
 
-    console.print_json(json.dumps(run_journey(order_id=order_id, step=step, dry_run=dry_run, force=force),
-                                  default=str))
+    run = run_journey if _through_prefect() else run_journey.fn
+    console.print_json(json.dumps(run(order_id=order_id, step=step, dry_run=dry_run, force=force), default=str))
 
 
 @app.command("init-db")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from sqlalchemy import select, update
 
 from aftercare.bootstrap import get_services
@@ -16,6 +16,7 @@ from aftercare.db.models import Journey as JourneyRow
 from aftercare.db.models import Message, ScheduledStep
 from aftercare.domain.vocabulary import StepStatus
 from flows.journey_sweep import sweep_until_empty
+from flows.run_context import run_logger
 
 
 def _journey_id(order_id: int) -> int:
@@ -49,7 +50,7 @@ def force_due(journey_id: int, step: str | None) -> int:
 
 @flow(name="run-journey", flow_run_name="run-journey-order-{order_id}")
 def run_journey(order_id: int, step: str | None = None, dry_run: bool = False, force: bool = False) -> dict[str, Any]:
-    logger = get_run_logger()
+    logger = run_logger()
     services = get_services()
     if step is not None:
         services.journey.step(step)  # a clear error for an unknown step name

@@ -28,10 +28,10 @@ from sqlalchemy import select
 from aftercare.bootstrap import build_services
 from aftercare.clock import SystemClock
 from aftercare.db.models import Message
-from tests.conftest import make_settings, skip_or_fail
+from tests.conftest import STARTUP_TIMEOUT, make_settings, skip_or_fail
 from tests.journeys import place_order
 
-pytestmark = [pytest.mark.prefect_server, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.prefect_server, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 9
@@ -79,12 +79,13 @@ def prefect_env(tmp_path: Path, api: str, **extra: str) -> dict[str, str]:
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(STARTUP_TIMEOUT),
         "PYTHONPATH": str(ROOT),
         **extra,
     }
 
 
-def start_server(port: int, env: dict[str, str], log: Path, *, timeout: float = 60,
+def start_server(port: int, env: dict[str, str], log: Path, *, timeout: float = STARTUP_TIMEOUT,
                  logs: Callable[[], str] | None = None) -> subprocess.Popen[bytes]:
     """`prefect server start` on 127.0.0.1:port, returned once its health endpoint answers."""
     server = _start([prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log)

@@ -102,3 +102,57 @@ def test_batches_in_flight_reach_every_due_step_of_customers_with_several(servic
         report = journey_sweep(batch_size=2, concurrency=2)
     ids = [m.message_id for m in email.sent]
     assert report["claimed"] == 15 and len(ids) == 15 and len(set(ids)) == 15
+
+
+def test_two_runs_whose_ids_share_their_first_8_hex_digits_never_take_each_others_claims(
+        services, email, monkeypatch):
+    """Scheduled runs get time-ordered (UUIDv7) ids: runs created in the same minute share a prefix. A run that
+    holds claims (here: it crashed after reserving its batch, its lease still running) keeps them; the next
+    run, whatever its id's prefix, neither reclaims nor decides them (with a prefix worker id it took them back
+    as its own, and two late runs decided each step twice)."""
+    from aftercare.providers.faults import SimulatedCrash
+
+    for n in range(1, 6):
+        place_order(services, n=n)
+    first, second = "0193a1b2-0000-7000-8000-000000000001", "0193a1b2-3c4d-7abc-9def-0123456789ab"
+    current = [first]
+    monkeypatch.setattr("flows.journey_sweep.flow_run.get_id", lambda: current[0])
+    crashes = iter([True])
+
+    def crash_once(phase: str) -> None:
+        if phase == "reserved" and next(crashes, False):
+            raise SimulatedCrash("the first run stops after reserving its batch")
+
+    services.sweeper.fault = crash_once
+    with use_services(services):
+        late = journey_sweep(return_state=True)
+        assert late.is_failed()
+        current[0] = second
+        later = journey_sweep()
+    assert later["claimed"] == 0 and email.sent == []
+    with services.session_factory() as session:
+        owners = set(session.scalars(select(ScheduledStep.claimed_by).where(ScheduledStep.step == "confirmation")))
+    assert owners == {f"sweep-{first}"}
+
+
+def test_with_a_prefect_api_the_cli_sweep_runs_as_a_flow_run(services, email):
+    """The tests' Prefect API is configured (the session's harness), so `aftercare sweep` is a flow run."""
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from typer.testing import CliRunner
+
+    from aftercare.cli import app
+
+    place_order(services)
+    sweeps = FlowFilter(name=FlowFilterName(any_=["journey-sweep"]))
+    with get_client(sync_client=True) as client:
+        before = client.count_flow_runs(flow_filter=sweeps)
+        with use_services(services):
+            result = CliRunner().invoke(app, ["sweep"])
+        after = client.count_flow_runs(flow_filter=sweeps)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sent"] == 1 and len(email.sent) == 1
+    assert "running directly" not in result.output
+    assert after == before + 1
