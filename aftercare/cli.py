@@ -96,8 +96,8 @@ def sweep(
 
 @app.command("run-journey")
 def run_journey_command(
-    order_id: Annotated[int, typer.Argument(help="The order's id in aftercare's database.")],
-    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    order: Annotated[str, typer.Argument(help="The order: its number (#1042), the platform's id, or our id.")],
+    step: Annotated[str | None, typer.Option(help="Only this step; an open one is made due now.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and report; send nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Make steps due now; re-open skipped ones.")] = False,
 ) -> None:
@@ -105,7 +105,7 @@ def run_journey_command(
     _quiet_prefect()
     from flows.run_journey import run_journey
 
-    console.print_json(json.dumps(run_journey(order_id=order_id, step=step, dry_run=dry_run, force=force),
+    console.print_json(json.dumps(run_journey(order=order, step=step or "all", dry_run=dry_run, force=force),
                                   default=str))
 
 

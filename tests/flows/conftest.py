@@ -15,5 +15,5 @@ def prefect_api(request: pytest.FixtureRequest) -> Iterator[None]:
            if "tests/flows" in str(item.fspath)):
         yield
         return
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         yield
