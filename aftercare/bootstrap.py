@@ -79,6 +79,13 @@ def _default_providers(settings: Settings) -> tuple[EmailSender, SmsSender]:
     return email or OutboxEmailSender(outbox), sms or OutboxSmsSender(outbox)
 
 
+def configured_journey(settings: Settings | None = None) -> Journey:
+    """The journey this process runs, without building a database or providers: what the run-journey form
+    offers as its step choices."""
+    settings = settings or get_settings()
+    return build_journey(**settings.journey.model_dump())
+
+
 def build_services(
     settings: Settings | None = None,
     *,
@@ -95,7 +102,7 @@ def build_services(
         migrate(engine)
     session_factory = make_session_factory(engine)
     clock = clock or SystemClock()
-    journey = build_journey(**settings.journey.model_dump())
+    journey = configured_journey(settings)
     policy = policy_from(settings)
     renderer = renderer or Renderer()
     if email is None or sms is None:

@@ -119,17 +119,21 @@ def sweep(
 
 @app.command("run-journey")
 def run_journey_command(
-    order_id: Annotated[int, typer.Argument(help="The order's id in aftercare's database.")],
-    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    order: Annotated[str, typer.Argument(help="The order: its number (#1042), the platform's id, or our id.")],
+    step: Annotated[str | None, typer.Option(help="Only this step; an open one is made due now.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and report; send nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Make steps due now; re-open skipped ones.")] = False,
 ) -> None:
     """Run one order's journey now (a manual rerun or backfill)."""
     _quiet_prefect()
+    from aftercare.bootstrap import configured_journey
     from flows.run_journey import run_journey
 
+    if step is not None and step not in configured_journey().names:
+        raise typer.BadParameter(f"{step!r} is not a step of this journey: {', '.join(configured_journey().names)}",
+                                 param_hint="--step")
     run = run_journey if _through_prefect() else run_journey.fn
-    console.print_json(json.dumps(run(order_id=order_id, step=step, dry_run=dry_run, force=force), default=str))
+    console.print_json(json.dumps(run(order=order, step=step or "all", dry_run=dry_run, force=force), default=str))
 
 
 @app.command("init-db")

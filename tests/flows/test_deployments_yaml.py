@@ -71,5 +71,26 @@ def test_serve_builds_the_same_deployments_with_the_same_schedules():
 
 def test_run_journey_takes_the_ui_s_custom_parameters():
     flow = load_entrypoint("flows/run_journey.py:run_journey")
-    assert set(flow.parameters.properties) == {"order_id", "step", "dry_run", "force"}
-    assert flow.parameters.required == ["order_id"]
+    schema = flow.parameters.model_dump()
+    assert set(schema["properties"]) == {"order", "step", "dry_run", "force"}
+    assert schema["required"] == ["order"]
+    # Every field is explained in the form, and the step is a choice of the journey's own steps.
+    assert all(field.get("description") for field in schema["properties"].values())
+    choices = _enum_of(schema, schema["properties"]["step"])
+    assert choices == ["all", *build_services_journey_names()]
+
+
+def _enum_of(schema: dict, field: dict) -> list[str]:
+    """The enum a (possibly Optional, possibly $ref'd) field offers."""
+    for option in field.get("anyOf", [field]):
+        if "$ref" in option:
+            option = schema["definitions"][option["$ref"].rsplit("/", 1)[-1]]
+        if "enum" in option:
+            return list(option["enum"])
+    raise AssertionError(f"no enum in {field}")
+
+
+def build_services_journey_names() -> list[str]:
+    from aftercare.bootstrap import configured_journey
+
+    return configured_journey().names

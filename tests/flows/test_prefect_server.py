@@ -175,10 +175,10 @@ def test_ui_reruns_and_a_retried_half_failed_sweep_send_every_message_exactly_on
 
         # "Run" with custom parameters on the one-order deployment: a real rerun, then a dry run.
         run = client.create_flow_run_from_deployment(
-            run_journey, parameters={"order_id": order_ids[0], "step": None, "dry_run": False, "force": True})
+            run_journey, parameters={"order": str(order_ids[0]), "step": "all", "dry_run": False, "force": True})
         assert _wait(client, run.id, logs) == "COMPLETED"
-        assert client.read_flow_run(run.id).name == f"run-journey-order-{order_ids[0]}"
-        dry = client.create_flow_run_from_deployment(run_journey, parameters={"order_id": order_ids[1],
+        assert client.read_flow_run(run.id).name == f"run-journey-force-order-{order_ids[0]}"
+        dry = client.create_flow_run_from_deployment(run_journey, parameters={"order": str(order_ids[1]),
                                                                               "dry_run": True})
         assert _wait(client, dry.id, logs) == "COMPLETED"
         assert [m.status for m in _ledger(services)] == ["sent"]
