@@ -171,6 +171,11 @@ def get_services() -> Services:
         return _current
 
 
+def installed_services() -> Services | None:
+    """The services `use_services` installed (tests, the demo), if any: their settings are the ones in force."""
+    return _current
+
+
 @contextmanager
 def use_services(services: Services) -> Iterator[Services]:
     """Install `services` for flows run inside the block (tests, the demo)."""

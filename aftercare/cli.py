@@ -161,11 +161,13 @@ def funnel_command() -> None:
 
 def refuse_unsafe_secrets() -> None:
     """Stop with exit code 2 and the fix, before any work, when the secrets are unsafe (not in development)."""
+    from aftercare.bootstrap import installed_services
     from aftercare.secrets_check import UnsafeSecrets, require_safe_secrets
     from aftercare.settings import get_settings
 
+    installed = installed_services()
     try:
-        require_safe_secrets(get_settings())
+        require_safe_secrets(installed.settings if installed is not None else get_settings())
     except UnsafeSecrets as exc:
         Console(stderr=True).print(str(exc), markup=False, highlight=False)
         raise typer.Exit(2) from None

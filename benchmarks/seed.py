@@ -74,13 +74,15 @@ class _Writer:
         self.raw.close()
 
 
-def seed(engine: Engine, *, due: int, pending: int, seed_value: int = 7) -> dict[str, int]:
+def seed(engine: Engine, *, due: int, pending: int, seed_value: int = 7, now: datetime = NOW) -> dict[str, int]:
+    """`now` is the seeded store's present: a run by the system clock seeds at the real time, so its steps are
+    due, not months past their expiry."""
     rng = random.Random(seed_value)
     w = _Writer(engine)
     pending_journeys = -(-pending // len(PENDING_STEPS)) if pending else 0
     journeys = due + pending_journeys
-    placed = NOW - timedelta(hours=1)
-    created = NOW - timedelta(days=30)
+    placed = now - timedelta(hours=1)
+    created = now - timedelta(days=30)
     b = (lambda v: v) if w.pg else (lambda v: int(v))
 
     w.write("customers", ("id", "external_id", "email", "email_valid", "phone", "phone_valid", "first_name",
@@ -105,8 +107,8 @@ def seed(engine: Engine, *, due: int, pending: int, seed_value: int = 7) -> dict
             [("sku-a", "Espresso Machine", "appliances"), ("sku-b", "Beans", "coffee")])
     w.write("shipments", ("external_id", "order_id", "carrier", "tracking_number", "tracking_url", "promised_at",
                           "status", "shipped_at"),
-            ((f"s{i}", i, "UPS", f"1Z{i:08d}", f"https://ups.example/{i}", w.dt(NOW + timedelta(days=3)),
-              "fulfilled", w.dt(NOW - timedelta(minutes=30))) for i in range(2, due + 1, 2)))
+            ((f"s{i}", i, "UPS", f"1Z{i:08d}", f"https://ups.example/{i}", w.dt(now + timedelta(days=3)),
+              "fulfilled", w.dt(now - timedelta(minutes=30))) for i in range(2, due + 1, 2)))
     w.write("journeys", ("id", "order_id", "customer_id", "started_at", "status"),
             ((i, i, i, w.dt(placed), "active") for i in range(1, journeys + 1)))
     step_cols = ("id", "journey_id", "customer_id", "order_id", "step", "status", "trigger", "due_at",
@@ -114,14 +116,14 @@ def seed(engine: Engine, *, due: int, pending: int, seed_value: int = 7) -> dict
 
     def due_rows() -> Iterator[tuple[Any, ...]]:
         for i in range(1, due + 1):
-            at = w.dt(NOW - timedelta(seconds=rng.randrange(3600)))
+            at = w.dt(now - timedelta(seconds=rng.randrange(3600)))
             name, trig = ("shipped", "fulfilled") if i % 2 == 0 else ("confirmation", "order_placed")
             yield (i, i, i, i, name, "pending", trig, at, at, 0, w.dt(placed))
 
     def pending_rows() -> Iterator[tuple[Any, ...]]:
         for k in range(pending):
             j = due + 1 + k // len(PENDING_STEPS)
-            at = w.dt(NOW + timedelta(seconds=3600 + rng.randrange(60 * 86400)))
+            at = w.dt(now + timedelta(seconds=3600 + rng.randrange(60 * 86400)))
             yield (due + 1 + k, j, j, j, PENDING_STEPS[k % len(PENDING_STEPS)], "pending", "delivered", at, at, 0,
                    w.dt(placed))
 

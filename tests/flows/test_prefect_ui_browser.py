@@ -46,7 +46,8 @@ def ui(tmp_path: Path) -> Iterator[dict[str, Any]]:
     app_home.mkdir()
     env = prefect_env(tmp_path, api, PREFECT_RUNNER_POLL_FREQUENCY="1", AFTERCARE_HOME=str(app_home),
                       AFTERCARE_DATABASE_URL=f"sqlite:///{(app_home / 'test.db').as_posix()}",
-                      AFTERCARE_OUTBOX_DIR=str(app_home / "outbox"), AFTERCARE_HOLDOUT_SHARE="0")
+                      AFTERCARE_OUTBOX_DIR=str(app_home / "outbox"), AFTERCARE_HOLDOUT_SHARE="0",
+                      AFTERCARE_ENVIRONMENT="development")
     started: list[subprocess.Popen[bytes]] = []
     try:
         started.append(start_server(port, env, tmp_path / "server.log", timeout=180))

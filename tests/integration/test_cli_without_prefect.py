@@ -34,6 +34,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "AFTERCARE_DATABASE_URL": f"sqlite:///{(tmp_path / 'app' / 'test.db').as_posix()}",
         "AFTERCARE_OUTBOX_DIR": str(tmp_path / "app" / "outbox"),
         "AFTERCARE_HOLDOUT_SHARE": "0",
+        "AFTERCARE_ENVIRONMENT": "development",
         "PYTHONPATH": str(ROOT),
         **extra,
     }

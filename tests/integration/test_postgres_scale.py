@@ -100,12 +100,12 @@ def _run_workers(specs: list[tuple[Any, ...]]) -> list[int | None]:
 
 
 # Fixtures ------------------------------------------------------------------------------------------------
-def _seed(url: str, due: int, pending: int) -> None:
+def _seed(url: str, due: int, pending: int, now: datetime | None = None) -> None:
     from aftercare.db.engine import make_engine
-    from benchmarks.seed import seed
+    from benchmarks.seed import NOW, seed
 
     engine = make_engine(url)
-    seed(engine, due=due, pending=pending)
+    seed(engine, due=due, pending=pending, now=now or NOW)
     engine.dispose()
 
 
