@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from aftercare.domain.vocabulary import Channel, Purpose
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """One line of an order, as a per-item step sees it."""
+
+    product_id: str
+    title: str = ""
+    category: str = "general"
+    quantity: int = 1
+    returned: bool = False
 
 
 @dataclass(frozen=True)
@@ -24,20 +36,11 @@ class OrderState:
     csat_answered_at: datetime | None = None
     recovery_open: bool = False
     recovery_resolved_at: datetime | None = None
+    items: tuple[ItemState, ...] = ()
 
     @property
     def kept_product_ids(self) -> tuple[str, ...]:
         return tuple(p for p in self.product_ids if p not in self.returned_product_ids)
-
-
-@dataclass(frozen=True)
-class LoyaltyMerge:
-    """The customer's other per-customer messages, so a points reminder and a win-back can be one message."""
-
-    winback_sent_at: datetime | None = None  # the latest win-back sent inside the cap window
-    winback_due_at: datetime | None = None  # the earliest pending win-back step
-    points_step: str | None = None  # the earliest pending points-expiry step...
-    points_due_at: datetime | None = None  # ...and when it is due
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class CustomerState:
     reviews: Mapping[str, int] = field(default_factory=dict)  # product id -> stars
     newer_order_exists: bool = False
     has_phone: bool = False
-    merge: LoyaltyMerge = LoyaltyMerge()
+    facts: Mapping[str, Any] = field(default_factory=dict)  # the batch facts the journey's steps asked for
 
     @property
     def vip(self) -> bool:

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from aftercare.bootstrap import Services, get_services
 from aftercare.webhooks import inbox, twilio, verify
 from aftercare.webhooks.links import links_router
+from aftercare.webhooks.store_events import events_router
 
 ServicesFactory = Callable[[], Services]
 SHOPIFY_HEADERS = (
@@ -175,4 +176,5 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         return refused if refused is not None else Response(status_code=204)
 
     app.include_router(links_router(services_factory))
+    app.include_router(events_router(services_factory))
     return app

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aftercare.domain import journey as j
 from aftercare.domain.decisions import Defer, HoldOut, Policy, Send, Skip, Wait, decide, in_holdout
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
+from aftercare.journeys import default as j
 from tests.builders import NOON_NY, POLICY, a_state, an_order, due
 
 EMAIL_ONLY = frozenset({(Channel.EMAIL, Purpose.MARKETING)})
