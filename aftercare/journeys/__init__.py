@@ -41,11 +41,12 @@ from aftercare.journeys.step import (
     transactional,
 )
 from aftercare.journeys.store_events import StoreEvent, send_event
+from aftercare.settings import JourneyTimings as Timings
 
 __all__ = [
     "ENTRY_POINT_GROUP", "Cancel", "Channel", "CustomerState", "Defer", "Event", "Fact", "FactQuery", "Facts",
     "ItemState", "Journey", "JourneyNotFound", "MessageView", "On", "OrderState", "Policy", "Purpose", "Reason",
-    "Scope", "Send", "Skip", "Step", "StepView", "StoreEvent", "Wait", "conditions", "days", "default_journey",
+    "Scope", "Send", "Skip", "Step", "StepView", "StoreEvent", "Timings", "Wait", "conditions", "days", "default_journey",
     "default_steps", "email", "events", "fact", "hours", "load_journey", "marketing", "on", "per_customer",
     "per_item", "per_order", "send_event", "sms", "step", "transactional",
 ]

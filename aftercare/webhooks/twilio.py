@@ -96,7 +96,7 @@ def apply_inbound(
         return "start:recorded"
     if intent is Intent.SCORE and score is not None:
         order_id = surveyed_order(session, [c.id for c in customers], now, survey_window,
-                                  ingest.journey.tagged("csat"))
+                                  ingest.journey.tagged("survey"))
         if order_id is None:
             return "score:no_survey_outstanding"
         answer = ingest.record_csat(session, order_id=order_id, score=score, channel="sms", at=now, now=now)
@@ -106,7 +106,7 @@ def apply_inbound(
 
 def surveyed_order(session: Session, customer_ids: list[int], now: datetime, window: timedelta,
                    survey_steps: tuple[str, ...]) -> int | None:
-    """The most recent order whose CSAT survey (a step tagged `csat`) went out within `window`, unanswered."""
+    """The most recent order whose CSAT survey (a step tagged `survey`) went out within `window`, unanswered."""
     answered = select(CsatAnswer.order_id)
     return session.scalar(
         select(Message.order_id)

@@ -40,7 +40,7 @@ def setup_guide(t: JourneyTimings) -> Step:
 def csat(t: JourneyTimings) -> Step:
     return step(CSAT, marketing, channels=(sms, email), on=events.DELIVERED, after=days(t.csat_days),
                 check=(delivered, _not_answered), template_data=_csat_links, expires=days(7), sms_segments=2,
-                tags=("csat",), purpose_text="SMS: reply 1-5; email: one signed link per score")
+                tags=("survey",), purpose_text="SMS: reply 1-5; email: one signed link per score")
 
 
 def service_recovery(t: JourneyTimings) -> Step:
