@@ -46,7 +46,8 @@ from aftercare.settings import JourneyTimings as Timings
 __all__ = [
     "ENTRY_POINT_GROUP", "Cancel", "Channel", "CustomerState", "Defer", "Event", "Fact", "FactQuery", "Facts",
     "ItemState", "Journey", "JourneyNotFound", "MessageView", "On", "OrderState", "Policy", "Purpose", "Reason",
-    "Scope", "Send", "Skip", "Step", "StepView", "StoreEvent", "Timings", "Wait", "conditions", "days", "default_journey",
-    "default_steps", "email", "events", "fact", "hours", "load_journey", "marketing", "on", "per_customer",
+    "Scope", "Send", "Skip", "Step", "StepView", "StoreEvent", "Timings", "Wait", "conditions", "days",
+    "default_journey", "default_steps", "email", "events", "fact", "hours", "load_journey", "marketing", "on",
+    "per_customer",
     "per_item", "per_order", "send_event", "sms", "step", "transactional",
 ]

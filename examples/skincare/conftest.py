@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from skincare_journey import journey
 
 from aftercare.journeys import Journey
-from skincare_journey import journey
 
 
 @pytest.fixture

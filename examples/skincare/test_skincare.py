@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from skincare_journey import TEMPLATES, journey
 
 from aftercare.journeys import Channel
 from aftercare.rendering.context import sample_context
@@ -14,7 +15,6 @@ from aftercare.rendering.renderer import Renderer
 from aftercare.rendering.segments import count_segments
 from aftercare.services.commands import ItemIn
 from aftercare.testing import JourneyKit
-from skincare_journey import TEMPLATES, journey
 
 SERUM = ItemIn("sku-serum", "Vitamin C Serum", 1, Decimal("38.00"), "serum")
 CLEANSER = ItemIn("sku-cleanser", "Gentle Cleanser", 1, Decimal("18.00"), "cleanser")
