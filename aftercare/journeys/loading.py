@@ -26,7 +26,8 @@ class JourneyNotFound(LookupError):
 def load_journey(settings: Settings) -> Journey:
     ref = settings.journey_ref or DEFAULT
     target = _resolve(ref)
-    journey = target if isinstance(target, Journey) else target(settings) if callable(target) else None
+    function = callable(target) and not isinstance(target, type)
+    journey = target if isinstance(target, Journey) else target(settings) if function else None
     if not isinstance(journey, Journey):
         raise JourneyNotFound(f"AFTERCARE_JOURNEY={ref!r} is not a Journey nor a function returning one")
     return journey
