@@ -26,6 +26,7 @@ from aftercare.journeys import (
     per_customer,
     step,
 )
+from aftercare.services.funnel import funnel
 from aftercare.settings import Settings
 from aftercare.webhooks.app import create_app
 from tests.conftest import START, make_settings
@@ -86,6 +87,9 @@ def test_a_step_the_journey_no_longer_has_is_a_recorded_skip_not_a_failed_batch(
     assert (shipped.status, shipped.last_outcome, shipped.last_reason) == ("done", "skip", "unknown_step")
     assert (decision.outcome, decision.reason) == ("skip", "unknown_step")
     assert held == 0  # nothing left claimed
+    with new.session_factory() as session:
+        rows = {r.step: r for r in funnel(session, new.journey.names)}
+    assert rows["shipped"].skipped["unknown_step"] == 1  # the funnel counts it like any skip
     new.engine.dispose()
 
 
