@@ -1,17 +1,18 @@
 """The built-in journey, one module per stage; this module only puts the stages in order.
 
 Order matters for the funnel and for which step of a batch is decided first: order, shipping, after
-delivery, reviews, win-back, cancellation, loyalty.
+delivery, reviews, win-back, cancellation, loyalty; within a stage, the order of its `STEPS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aftercare.journeys.default import after_delivery, loyalty, order, reviews, shipping, winback
+from aftercare.journeys.default import after_delivery, cancellation, loyalty, order, reviews, shipping, winback
 from aftercare.journeys.default.after_delivery import CSAT, SERVICE_RECOVERY, SETUP_GUIDE
+from aftercare.journeys.default.cancellation import CANCELLATION_NOTICE
 from aftercare.journeys.default.loyalty import POINTS_EXPIRY_7, POINTS_EXPIRY_30
-from aftercare.journeys.default.order import CANCELLATION_NOTICE, CONFIRMATION
+from aftercare.journeys.default.order import CONFIRMATION
 from aftercare.journeys.default.reviews import REVIEW_REQUEST
 from aftercare.journeys.default.shipping import DELAY_NOTICE, DELIVERED_NOTICE, SHIPPED
 from aftercare.journeys.default.winback import WINBACK_1, WINBACK_2, WINBACK_3
@@ -21,21 +22,15 @@ from aftercare.settings import JourneyTimings, Settings
 
 WINBACK_STEPS = (WINBACK_1, WINBACK_2, WINBACK_3)
 
-_BUILDERS = (
-    order.confirmation,
-    shipping.shipped, shipping.delay_notice, shipping.delivered_notice,
-    after_delivery.setup_guide, after_delivery.csat, after_delivery.service_recovery,
-    reviews.review_request,
-    winback.winback_1, winback.winback_2, winback.winback_3,
-    order.cancellation_notice,
-    loyalty.points_expiry_30, loyalty.points_expiry_7,
-)
+# The stages in journey order: each stage module lists its own steps (`STEPS`), so a new built-in step is
+# written in its stage's module and nowhere else.
+STAGES = (order, shipping, after_delivery, reviews, winback, cancellation, loyalty)
 
 
 def default_steps(timings: JourneyTimings | None = None, *, except_: Iterable[str] = ()) -> list[Step]:
     """The built-in steps (timings from `AFTERCARE_JOURNEY_*` unless given), leaving out `except_`."""
     t = timings or JourneyTimings()
-    built = [b(t) for b in _BUILDERS]
+    built = [build(t) for stage in STAGES for build in stage.STEPS]
     leave_out = set(except_)
     unknown = leave_out - {s.name for s in built}
     if unknown:

@@ -46,3 +46,6 @@ def csat(t: JourneyTimings) -> Step:
 def service_recovery(t: JourneyTimings) -> Step:
     return step(SERVICE_RECOVERY, transactional, channels=(email,), on=events.CSAT_UNHAPPY,
                 template_data=_goodwill, purpose_text="apology, goodwill points, support follow-up flag")
+
+
+STEPS = (setup_guide, csat, service_recovery)

@@ -33,3 +33,6 @@ def points_expiry_30(t: JourneyTimings) -> Step:
 
 def points_expiry_7(t: JourneyTimings) -> Step:
     return _reminder(POINTS_EXPIRY_7, t.points_expiry_reminder_days[1], 5)
+
+
+STEPS = (points_expiry_30, points_expiry_7)

@@ -50,3 +50,6 @@ def review_request(t: JourneyTimings) -> Step:
         check=(delivered, kept_items, _review_gate), template_data=_review_links, expires=days(30), sms_segments=3,
         tags=("review",), purpose_text="CSAT 4-5: 2 days after; 1-2: after recovery; no answer: 14 days",
     )
+
+
+STEPS = (review_request,)

@@ -36,3 +36,6 @@ def delay_notice(t: JourneyTimings) -> Step:
 def delivered_notice(t: JourneyTimings) -> Step:
     return step(DELIVERED_NOTICE, transactional, channels=(email, sms), fan_out=True, on=events.DELIVERED,
                 sms_segments=2, purpose_text="the order arrived")
+
+
+STEPS = (shipped, delay_notice, delivered_notice)

@@ -54,3 +54,6 @@ def winback_2(t: JourneyTimings) -> Step:
 def winback_3(t: JourneyTimings) -> Step:
     _, w1, w2 = t.winback_sequence_days
     return _winback(WINBACK_3, on(events.sent(WINBACK_2), days(w2 - w1)), 3)
+
+
+STEPS = (winback_1, winback_2, winback_3)
