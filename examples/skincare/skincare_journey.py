@@ -15,7 +15,7 @@ Run it with `AFTERCARE_JOURNEY=skincare_journey:journey` (this folder on the Pyt
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import bindparam, text
@@ -119,8 +119,7 @@ journey = Journey("skincare", [
 
 
 def _aware(value: object) -> datetime:
-    from datetime import UTC
-
+    """SQLite hands an aggregate back as text, without the column's type: read it as UTC."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
