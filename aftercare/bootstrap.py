@@ -59,6 +59,7 @@ def policy_from(settings: Settings) -> Policy:
         strict_csat_only=settings.strict_csat_only,
         holdout_share=settings.holdout_share,
         holdout_salt=settings.holdout_salt,
+        recovery_window=timedelta(days=settings.recovery_window_days),
     )
 
 

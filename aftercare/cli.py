@@ -156,6 +156,9 @@ app.command("lift")(lift_command)
 from aftercare.winback.cli import fit_winback  # noqa: E402
 
 app.command("fit-winback")(fit_winback)
+from aftercare.ops.recovery_cli import recovery_app  # noqa: E402
+
+app.add_typer(recovery_app, name="recovery")
 
 if __name__ == "__main__":
     app()

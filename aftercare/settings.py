@@ -10,8 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".aftercare")
@@ -65,6 +66,13 @@ class Settings(BaseSettings):
         ),
     )
     holdout_share: float = 0.05
+    recovery_window_days: float = Field(
+        default=7.0, gt=0,
+        description=(
+            "How long an open service-recovery case (after a CSAT 1-2) holds the customer's review request and "
+            "promotions. A case still open after it releases them and is flagged in `status` and the daily report."
+        ),
+    )
     holdout_salt: str = "aftercare"
 
     # Win-back timing: which lapse rule times winback_1 (see aftercare/winback/store.py).
@@ -132,6 +140,10 @@ class Settings(BaseSettings):
         ),
     )
     sendgrid_webhook_max_age_seconds: float = 900.0
+    helpdesk_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs POST /webhooks/helpdesk (HMAC-SHA256 of the raw body, hex, in X-Aftercare-Signature).",
+    )
     csat_reply_window_days: float = 7.0
 
     # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
@@ -147,10 +159,23 @@ class Settings(BaseSettings):
     events_webhook_secret: SecretStr | None = Field(
         default=None, description="HMAC-SHA256 secret of the store events endpoint, POST /webhooks/events.")
 
+    @field_validator("shopify_default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A zone is checked here, at start, not found wrong later by every confirmation that shows a time."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"AFTERCARE_SHOPIFY_DEFAULT_TIMEZONE={value!r} is not an IANA time zone; "
+                "use a name such as 'UTC' or 'America/New_York'"
+            ) from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         for name in ("link_secret", "sendgrid_api_key", "twilio_auth_token", "shopify_webhook_secret",
-                     "events_webhook_secret"):
+                     "events_webhook_secret", "helpdesk_webhook_secret"):
             value = getattr(self, name)
             if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
                 raise ValueError(f"{name} is a placeholder; set a real secret")

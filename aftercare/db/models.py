@@ -295,3 +295,6 @@ class InboxEvent(Base):
     applied_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # What applying it had to change, e.g. ["first_name_truncated", "tracking_url_dropped"]: the event was
+    # applied, and the raw body above still holds the original values.
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)

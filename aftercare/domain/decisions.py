@@ -37,6 +37,7 @@ class Policy:
     holdout_salt: str = "aftercare"
     happy_min_score: int = 4
     unhappy_max_score: int = 2
+    recovery_window: timedelta = timedelta(days=7)  # an open case holds reviews and promotions this long at most
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Send:
     referral_invite: bool = False
     skipped_channels: tuple[tuple[Channel, Reason], ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)  # the step's own decision-time template data
+    cross_sell: bool = True  # False while the customer's recovery case is open: no product pitch in the message
 
 
 def _checked(reason: Reason | str) -> Reason | str:
@@ -111,15 +113,25 @@ def view_of(step: DueStep, state: CustomerState, policy: Policy) -> StepView:
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:
     """The engine's rules around the step's own condition; the engine never looks at a step's name.
 
-    In order: a cancelled order stops its order and item steps (unless the step is for cancelled orders);
-    the step's own checks; consent and suppression per channel and purpose; for marketing, the frequency
-    cap and quiet hours (deferred, and skipped as expired past the step's expiry) and the holdout.
+    In order: past the step's expiry it is skipped as expired; a step for the store's support team is sent to
+    it (its own checks aside) without the customer's channels; a cancelled order stops its order and item
+    steps (unless the step is for cancelled orders); the step's own checks, then the recovery hold for
+    promotional steps (deferrals capped at the expiry); consent and suppression per channel and purpose; for
+    marketing, the frequency cap and quiet hours (deferred, and skipped as expired past the step's expiry)
+    and the holdout.
     """
     spec = step.spec
+    if spec.expires is not None and now >= expires_at(step):
+        return Skip(Reason.EXPIRED)
+    view = view_of(step, state, policy)
+    if spec.to_support:
+        return spec.condition(view, now) or Send((Channel.EMAIL,), product_ids=state.order.kept_product_ids,
+                                                 cross_sell=False)
     if state.order.cancelled and spec.scope is not Scope.CUSTOMER and not spec.for_cancelled_orders:
         return Skip(Reason.ORDER_CANCELLED)
-    view = view_of(step, state, policy)
-    gate = spec.condition(view, now)
+    gate = spec.condition(view, now) or _recovery_hold(spec, state, now, policy)
+    if isinstance(gate, Defer):
+        return _within_expiry(step, gate)
     if gate is not None:
         return gate
     channels, refused = _eligible_channels(spec, state)
@@ -129,7 +141,7 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     if spec.is_marketing:
         defer = _marketing_timing(channels[0], state, now, policy)
         if defer is not None:
-            if spec.expires is not None and defer.until > step.first_due_at + spec.expires:
+            if spec.expires is not None and defer.until > expires_at(step):
                 return Skip(Reason.EXPIRED, channels[0])
             return defer
         if in_holdout(state.customer_id, spec.name, policy):
@@ -137,7 +149,46 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
     # A customer who gave any 5-star review is invited to refer a friend in later marketing messages.
     invite = spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
     return Send(channels=channels, product_ids=spec.items_of(view), referral_invite=invite,
-                skipped_channels=tuple(refused), data=spec.data_of(view, now))
+                skipped_channels=tuple(refused), data=spec.data_of(view, now),
+                cross_sell=recovery_window_end(state, now, policy) is None)
+
+
+def expires_at(step: DueStep) -> datetime:
+    """When a step stops making sense: its first due time + the step's expiry. From then on it is skipped."""
+    assert step.spec.expires is not None
+    return step.first_due_at + step.spec.expires
+
+
+def _within_expiry(step: DueStep, defer: Defer) -> Defer:
+    """A deferral never outlives its step: capped at the expiry, where the step is then skipped as expired."""
+    if step.spec.expires is None or defer.until <= expires_at(step):
+        return defer
+    return Defer(expires_at(step), defer.reason)
+
+
+def recovery_window_end(state: CustomerState, now: datetime, policy: Policy) -> datetime | None:
+    """The end of the recovery window while the customer has an open case inside it, else None.
+
+    A case still open after the window no longer holds anything back (it is flagged for support instead):
+    an unresolved case must not gate a customer out for good.
+    """
+    opened = state.open_recovery_since
+    if opened is None or now >= opened + policy.recovery_window:
+        return None
+    return opened + policy.recovery_window
+
+
+def _recovery_hold(spec: Step, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
+    """While the customer's service-recovery case is open, promotional steps wait for it (an engine rule for
+    every step declared `promotional`).
+
+    A deferral, not a skip, so nothing is lost: resolving the case brings held steps forward, and the window's
+    end releases them anyway (capped at each step's own expiry).
+    """
+    if not spec.promotional:
+        return None
+    window_end = recovery_window_end(state, now, policy)
+    return None if window_end is None else Defer(window_end, Reason.RECOVERY_OPEN)
 
 
 def _eligible_channels(

@@ -35,6 +35,8 @@ class OrderState:
     csat_score: int | None = None
     csat_answered_at: datetime | None = None
     recovery_open: bool = False
+    recovery_opened_at: datetime | None = None  # this order's service-recovery case, if any
+    recovery_case_id: int | None = None
     recovery_resolved_at: datetime | None = None
     items: tuple[ItemState, ...] = ()
 
@@ -64,6 +66,12 @@ class CustomerState:
     newer_order_exists: bool = False
     has_phone: bool = False
     facts: Mapping[str, Any] = field(default_factory=dict)  # the batch facts the journey's steps asked for
+    open_recovery_since: datetime | None = None  # the latest opened of the customer's unresolved recovery cases
+
+    @property
+    def points_at_risk(self) -> int:
+        """The points a reminder may speak of: never more than the customer still has (spent points don't expire)."""
+        return max(0, min(self.points_expiring, self.points_balance))
 
     @property
     def vip(self) -> bool:

@@ -77,7 +77,9 @@ class Reason(StrEnum):
     STRICT_CSAT_GATE = "strict_csat_gate"
     NOT_DELIVERED = "not_delivered"
     DELIVERED_ON_TIME = "delivered_on_time"
-    ALREADY_DELIVERED = "already_delivered"
+    ALREADY_DELIVERED = "already_delivered"  # a shipped notice superseded by the delivered notice
+    POINTS_EXPIRED = "points_expired"  # a points reminder after the points are gone
+    RECOVERY_OPEN = "service_recovery_open"  # a promotion held while the customer's recovery case is open
     NEW_ORDER = "new_order"
     CSAT_ALREADY_ANSWERED = "csat_already_answered"
     NOT_NEEDED = "not_needed"

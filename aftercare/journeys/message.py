@@ -32,3 +32,5 @@ class MessageView:
     occurrence: str = ""
     item: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
+    csat_score: int | None = None  # the order's CSAT answer, if any
+    recovery_case_id: int | None = None  # the order's service-recovery case, if any

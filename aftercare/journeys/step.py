@@ -98,6 +98,8 @@ class Step:
     templates: Path | None = None
     cross_sell: bool = False
     backfill: bool = False  # the daily scan creates it for customers whose newest order is delivered
+    promotional: bool = False  # sells something: held (deferred) while the customer has an open recovery case
+    to_support: bool = False  # goes to the store's support address, not to the customer (no consent applies)
     tags: frozenset[str] = frozenset()
     purpose_text: str = ""
 
@@ -156,11 +158,13 @@ def step(
     data: Callable[[StepView, datetime], Mapping[str, Any]] | None = None,
     template_data: Callable[[MessageView], Mapping[str, Any]] | None = None,
     needs: Iterable[Fact] = (),
-    expires: timedelta | None = None,
+    expires: timedelta | None = timedelta(days=7),
     sms_segments: int | None = None,
     templates: str | Path | None = None,
     cross_sell: bool = False,
     backfill: bool = False,
+    promotional: bool = False,
+    to_support: bool = False,
     tags: Iterable[str] = (),
     purpose_text: str = "",
 ) -> Step:
@@ -169,7 +173,8 @@ def step(
     `check` functions return None or a Skip / Wait / Defer; `unless` functions return None or a reason
     string (a skip). Both run in the order given, checks first. `repeat_key` makes the step repeat, one
     occurrence per key (the new tier). `templates` is the store's folder of `<locale>/<name>.email.html` and
-    `<locale>/<name>.sms.txt`, looked up before the package's.
+    `<locale>/<name>.sms.txt`, looked up before the package's. Every step expires (default 7 days after
+    its first due time; None: never): a sweep catching up after an outage sends nothing stale.
     """
     triggers = [on] if isinstance(on, str | On) else list(on)
     built = tuple(t if isinstance(t, On) else On(t, after, due, when) for t in triggers)
@@ -186,7 +191,7 @@ def step(
         checks=(*_as_tuple(check), *_as_tuple(unless)), for_cancelled_orders=for_cancelled_orders, items=items,
         data=data, template_data=template_data, needs=tuple(needs), expires=expires, sms_segments=sms_segments,
         templates=Path(templates) if templates is not None else None, cross_sell=cross_sell, backfill=backfill,
-        tags=frozenset(tags), purpose_text=purpose_text,
+        tags=frozenset(tags), purpose_text=purpose_text, promotional=promotional, to_support=to_support,
     )
 
 

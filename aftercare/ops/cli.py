@@ -6,12 +6,15 @@ Times are shown in UTC and in the customer's own zone; no email address or phone
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from aftercare.services.recovery import CaseView
 
 console = Console(width=max(Console().width, 150))
 
@@ -92,7 +95,8 @@ def status() -> None:
 
     services = get_services()
     with services.session_factory() as session:
-        report = build_status(session, services.clock.now(), services.journey.names)
+        report = build_status(session, services.clock.now(), services.journey.names,
+                              recovery_window=services.policy.recovery_window)
     table = Table(title=f"Queue at {report.now:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
     for name, justify in (("step", "left"), ("due now", "right"), ("not yet due", "right"),
                           ("waiting", "right"), ("claimed", "right"), ("oldest due", "left")):
@@ -118,3 +122,18 @@ def status() -> None:
         console.print("failures waiting: none")
     console.print(f"transient retries pending: {report.retrying}; inbox events not applied: {report.inbox_unapplied} "
                   f"({report.inbox_errors} with errors)")
+    _print_recovery_overdue(report.recovery_overdue, report.now)
+
+
+def _print_recovery_overdue(cases: list[CaseView], now: datetime) -> None:
+    """Open cases past the recovery window: the customer is no longer held back, but nobody closed the case."""
+    if not cases:
+        console.print("recovery cases open past the window: none")
+        return
+    table = Table(title=f"Recovery cases open past the window ({len(cases)}): resolve with "
+                        "`aftercare recovery resolve CASE`", title_justify="left")
+    for name in ("case", "order", "open since", "open for"):
+        table.add_column(name)
+    for c in cases:
+        table.add_row(str(c.case_id), c.order_number, _utc(c.opened_at), _lag(now - c.opened_at))
+    console.print(table)

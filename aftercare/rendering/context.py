@@ -87,6 +87,8 @@ class MessageContext:
     unsubscribe_url: str | None = None
     preferences_url: str | None = None
     order_url: str | None = None
+    csat_score: int | None = None  # the recovery notice: what the customer answered
+    recovery_resolve_url: str | None = None  # the recovery notice: signed link (a page; its button resolves)
     payload: Mapping[str, Any] = field(default_factory=dict)  # the triggering store event's data
     extra: Mapping[str, Any] = field(default_factory=dict)  # a step's own template variables, by name
 
@@ -152,6 +154,8 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         unsubscribe_url="https://example.com/u/abc",
         preferences_url="https://example.com/prefs/abc",
         order_url="https://example.com/orders/1042",
+        csat_score=1,
+        recovery_resolve_url="https://example.com/recovery/resolve?t=abc",
         payload={},
         extra=dict(extra or {}),
     )

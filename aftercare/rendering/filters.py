@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
@@ -21,7 +21,11 @@ from aftercare.rendering import formats
 
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+    """The customer's zone; an unknown one is shown as UTC, as decisions treat it, never a failed render."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return ZoneInfo("UTC")
 
 
 @pass_context

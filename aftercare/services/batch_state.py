@@ -57,6 +57,7 @@ class BatchState:
     last_order_at: dict[int, datetime] = field(default_factory=dict)
     facts: dict[str, dict[int, Any]] = field(default_factory=dict)  # fact name -> customer id -> value
     fact_defaults: dict[str, Any] = field(default_factory=dict)
+    open_recovery: dict[int, datetime] = field(default_factory=dict)  # customer -> latest open case's opened_at
 
     def customer_state(self, customer_id: int, order_id: int) -> CustomerState:
         c = self.customers[customer_id]
@@ -84,6 +85,8 @@ class BatchState:
             csat_score=csat.score if csat else None,
             csat_answered_at=csat.answered_at if csat else None,
             recovery_open=bool(case and case.resolved_at is None),
+            recovery_opened_at=case.opened_at if case else None,
+            recovery_case_id=case.id if case else None,
             recovery_resolved_at=case.resolved_at if case else None,
             items=items,
         )
@@ -108,6 +111,7 @@ class BatchState:
             reviews=self.reviews.get(customer_id, {}),
             newer_order_exists=last is not None and last > o.placed_at,
             facts={name: values.get(customer_id, self.fact_defaults.get(name)) for name, values in self.facts.items()},
+            open_recovery_since=self.open_recovery.get(customer_id),
         )
 
 
@@ -131,6 +135,9 @@ def _statements(dialect: str) -> dict[str, Any]:
         "shipments": _cols(Shipment).where(oid(Shipment.order_id)).order_by(Shipment.id),
         "csat": _cols(CsatAnswer).where(oid(CsatAnswer.order_id)),
         "recovery": _cols(RecoveryCase).where(oid(RecoveryCase.order_id)),
+        # Any order's open case holds the customer's promotions, not only the order being decided.
+        "open_recovery": select(RecoveryCase.customer_id, func.max(RecoveryCase.opened_at).label("opened"))
+        .where(cid(RecoveryCase.customer_id), RecoveryCase.resolved_at.is_(None)).group_by(RecoveryCase.customer_id),
         "returns": select(ReturnItem.order_id, ReturnItem.product_id).where(oid(ReturnItem.order_id)),
         "reviews": select(Review.customer_id, Review.product_id, Review.rating).where(cid(Review.customer_id)),
         # Only (customer_id, sent_at) in SQL, so the planner reads ix_messages_customer_sent: the ledger grows
@@ -178,6 +185,8 @@ def load_batch_state(
         state.csat[row.order_id] = row
     for row in conn.execute(q["recovery"], ids):
         state.recovery[row.order_id] = row
+    for row in conn.execute(q["open_recovery"], ids):
+        state.open_recovery[row.customer_id] = _aware(row.opened)
     for row in conn.execute(q["returns"], ids):
         state.returned[row.order_id].add(row.product_id)
     for row in conn.execute(q["reviews"], ids):

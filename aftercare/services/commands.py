@@ -64,6 +64,7 @@ class OrderIn:
     shipping_address: dict[str, Any] | None = None
     payment_summary: str = ""
     cancelled_at: datetime | None = None
+    warnings: tuple[str, ...] = ()  # fields fitted or dropped by the mapper (e.g. "first_name_truncated")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class FulfillmentIn:
     tracking_number: str | None = None
     tracking_url: str | None = None
     promised_at: datetime | None = None
+    warnings: tuple[str, ...] = ()  # fields fitted or dropped by the mapper (e.g. "tracking_url_dropped")
 
 
 @dataclass(frozen=True)

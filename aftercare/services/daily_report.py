@@ -1,4 +1,5 @@
-"""The daily report: the funnel, the CSAT distribution, review conversion and win-back recovery.
+"""The daily report: the funnel, the CSAT distribution, review conversion, win-back recovery, and the
+service-recovery cases left open past the recovery window (support's to-do list).
 
 `daily_report(session, ...)` returns the numbers and their markdown; the flow publishes the markdown as a
 Prefect artifact. Definitions:
@@ -18,9 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
-from aftercare.db.models import CsatAnswer, Message, Order, Review
+from aftercare.db.models import CsatAnswer, Message, Order, RecoveryCase, Review
 from aftercare.journeys.journey import Journey
 from aftercare.services.funnel import FunnelRow, funnel
+from aftercare.services.recovery import CaseView, overdue_cases
 
 SENT_STATUSES = ("sent", "delivered", "opened", "clicked")
 RECOVERY_WINDOW = timedelta(days=30)
@@ -48,6 +50,9 @@ class DailyReport:
     review_conversion: Ratio
     winback_recovery: Ratio
     extra_sections: list[str] = field(default_factory=list)
+    recovery_open: int = 0  # service-recovery cases not resolved yet
+    recovery_overdue: list[CaseView] = field(default_factory=list)  # ...of which open past the recovery window
+    recovery_window: timedelta = timedelta(days=7)
 
     @property
     def csat_total(self) -> int:
@@ -115,11 +120,16 @@ def winback_recovery(session: Session, steps: Sequence[str], window: timedelta =
     return Ratio(len(recovered), len(first_sent))
 
 
-def daily_report(session: Session, *, journey: Journey, now: datetime) -> DailyReport:
+def daily_report(session: Session, *, journey: Journey, now: datetime,
+                 recovery_window: timedelta = timedelta(days=7)) -> DailyReport:
     """Review conversion and win-back recovery count the journey's steps tagged `review` and `winback`."""
     report = DailyReport(now, funnel(session, journey.names), csat_distribution(session),
                          review_conversion(session, journey.tagged("review")),
                          winback_recovery(session, journey.tagged("winback")))
+    report.recovery_open = int(session.scalar(
+        select(func.count()).select_from(RecoveryCase).where(RecoveryCase.resolved_at.is_(None))) or 0)
+    report.recovery_overdue = overdue_cases(session, now, recovery_window)
+    report.recovery_window = recovery_window
     for hook in LIFT_SECTION_HOOKS:
         section = hook(session, now)
         if section:
@@ -144,6 +154,21 @@ def to_markdown(report: DailyReport) -> str:
               f"**{report.review_conversion}**"), "", "## Win-back", "",
               (f"Win-back recovery (customers who ordered within 30 days of a win-back message / customers "
               f"messaged): **{report.winback_recovery}**")]
+    lines += _recovery_lines(report)
     for section in report.extra_sections:
         lines += ["", section]
     return "\n".join(lines) + "\n"
+
+
+def _recovery_lines(report: DailyReport) -> list[str]:
+    """Open cases, and those past the window: no longer holding the customer back, but nobody closed them."""
+    days = report.recovery_window / timedelta(days=1)
+    lines = ["", "## Service recovery", "",
+             f"Open cases: **{report.recovery_open}**; open past the {days:g}-day recovery window: "
+             f"**{len(report.recovery_overdue)}** (their customers are no longer held back; resolve them with "
+             "`aftercare recovery resolve CASE` or from the helpdesk)."]
+    if report.recovery_overdue:
+        lines += ["", "| case | order | open since |", "|---:|---|---|"]
+        lines += [f"| {c.case_id} | {c.order_number} | {c.opened_at:%Y-%m-%d %H:%M} UTC |"
+                  for c in report.recovery_overdue]
+    return lines

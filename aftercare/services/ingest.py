@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
 from aftercare.contact import normalise_email, normalise_phone
+from aftercare.db.limits import clip
 from aftercare.db.models import (
     Consent,
     CsatAnswer,
@@ -30,7 +31,7 @@ from aftercare.db.models import (
 from aftercare.db.models import (
     Journey as JourneyRow,
 )
-from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.domain.vocabulary import Channel, Purpose, Reason
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
@@ -79,7 +80,7 @@ class Ingest:
             session.add(customer)
         customer.email = email
         customer.email_valid = email is not None
-        customer.phone = phone or (data.phone or None)
+        customer.phone = phone or clip(data.phone or None, Customer.phone)  # an unparseable raw number, for reference
         customer.phone_valid = phone is not None
         customer.first_name = data.first_name or customer.first_name or ""
         customer.locale = (data.locale or "en").split("-")[0].lower()
@@ -154,7 +155,9 @@ class Ingest:
             if data.cancelled_at is not None:
                 self.cancel_order(session, data.external_id, data.cancelled_at, now)
             return order
-        points = int(data.total * Decimal(str(self.points_per_unit)))
+        # Points are earned, never charged: a negative or zero total (a credit, a test order) earns none, and
+        # nothing anywhere takes back more than `points_earned`.
+        points = max(0, int(data.total * Decimal(str(self.points_per_unit))))
         order = Order(
             external_id=data.external_id, number=data.number, customer_id=customer.id, placed_at=data.placed_at,
             currency=data.currency, subtotal=data.subtotal, discount_total=data.discount_total,
@@ -293,6 +296,8 @@ class Ingest:
         journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
         assert journey_row is not None
         scheduler.fire(session, self.journey, journey_row, events.RECOVERY_RESOLVED, at, now)
+        scheduler.release_held(session, customer_id=case.customer_id, reason=Reason.RECOVERY_OPEN.value, at=at,
+                               now=now)
         return True
 
     def record_review(self, session: Session, *, customer_id: int, product_id: str, rating: int, at: datetime,

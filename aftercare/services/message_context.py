@@ -12,6 +12,7 @@ from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
 from aftercare.rendering.context import CONTEXT_FIELDS, AddressView, ItemView, MessageContext, ProductView
+from aftercare.rendering.safety import checked_link, display_name, plain_text
 from aftercare.services.batch_state import BatchState
 
 SUPPORTED_LOCALES = ("en", "ko", "ar")
@@ -49,7 +50,7 @@ def build_context(
     ship = batch.shipments.get(order_id)
     featured = set(decision.product_ids)
     items = tuple(
-        _item(i, batch.products.get(i.product_id))
+        _item(i, batch.products.get(i.product_id), order_id, step)
         for i in batch.items.get(order_id, ())
         if not featured or i.product_id in featured
     )
@@ -59,7 +60,9 @@ def build_context(
         data.update(spec.template_data(MessageView(
             step=step, customer_id=customer_id, order_id=order_id, now=now, links=links, settings=settings,
             order_placed_at=o.placed_at, items=items, decision_data=decision.data, occurrence=occurrence,
-            item=item, payload=payload or {})))
+            item=item, payload=payload or {},
+            csat_score=batch.csat[order_id].score if order_id in batch.csat else None,
+            recovery_case_id=batch.recovery[order_id].id if order_id in batch.recovery else None)))
     known = {k: v for k, v in data.items() if k in CONTEXT_FIELDS}
     extra = {k: v for k, v in data.items() if k not in CONTEXT_FIELDS}
     ctx = MessageContext(
@@ -68,11 +71,11 @@ def build_context(
         timezone=c.timezone,
         store_name=settings.store_name,
         support_email=settings.support_email,
-        first_name=c.first_name or "",
+        first_name=display_name(c.first_name),
         vip=c.loyalty_tier.lower() in {"vip", "gold", "platinum"},
         loyalty_tier=c.loyalty_tier,
         points_balance=c.points_balance,
-        points_expiring=c.points_expiring,
+        points_expiring=max(0, min(c.points_expiring, c.points_balance)),  # never more than the balance
         points_expire_at=c.points_expire_at,
         order_number=o.number,
         order_placed_at=o.placed_at,
@@ -91,7 +94,8 @@ def build_context(
         points_to_next_reward=threshold - (c.points_balance % threshold),
         carrier=ship.carrier if ship else None,
         tracking_number=ship.tracking_number if ship else None,
-        tracking_url=ship.tracking_url if ship else None,
+        tracking_url=checked_link(ship.tracking_url, field="tracking_url", order_id=order_id, step=step)
+        if ship else None,
         promised_at=ship.promised_at if ship else None,
         delivered_at=ship.delivered_at if ship else None,
         referral_invite=decision.referral_invite,
@@ -106,7 +110,8 @@ def build_context(
     return replace(ctx, **known) if known else ctx
 
 
-def _item(row: Any, product: Any) -> ItemView:
+def _item(row: Any, product: Any, order_id: int, step: str) -> ItemView:
+    video = product.video_url if product is not None else None
     return ItemView(
         product_id=row.product_id,
         title=row.title,
@@ -114,7 +119,7 @@ def _item(row: Any, product: Any) -> ItemView:
         quantity=row.quantity,
         unit_price=Decimal(row.unit_price),
         setup_instructions=product.setup_instructions if product is not None else None,
-        video_url=product.video_url if product is not None else None,
+        video_url=checked_link(video, field="video_url", order_id=order_id, step=step),
     )
 
 
@@ -124,7 +129,7 @@ def _address(raw: dict[str, Any] | None) -> AddressView | None:
     lines = tuple(x for x in (raw.get("address1"), raw.get("address2")) if x)
     name = raw.get("name") or " ".join(x for x in (raw.get("first_name"), raw.get("last_name")) if x)
     return AddressView(
-        name=name or "",
+        name=plain_text(name),
         lines=lines,
         city=raw.get("city") or "",
         region=raw.get("province_code") or raw.get("province"),

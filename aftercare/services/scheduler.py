@@ -133,3 +133,19 @@ def cancel_steps(
         stmt = stmt.where(ScheduledStep.journey_id != except_journey_id)
     result = session.execute(stmt)
     return int(result.rowcount or 0)
+
+
+def release_held(session: Session, *, customer_id: int, reason: str, at: datetime, now: datetime) -> int:
+    """Bring forward the customer's pending steps last deferred for `reason` (a resolved recovery case releases
+    the promotions it held): they are due at `at` and decided afresh. Returns how many were moved."""
+    result = session.execute(
+        update(ScheduledStep)
+        .where(
+            ScheduledStep.customer_id == customer_id,
+            ScheduledStep.status == StepStatus.PENDING.value,
+            ScheduledStep.last_reason == reason,
+            ScheduledStep.due_at > at,
+        )
+        .values(due_at=at, updated_at=now)
+    )
+    return int(result.rowcount or 0)

@@ -1,4 +1,5 @@
-"""The journey's health at a glance: queue depth by step, the oldest overdue step (lag), failures waiting."""
+"""The journey's health at a glance: queue depth by step, the oldest overdue step (lag), failures waiting, and
+service-recovery cases left open past the recovery window."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from aftercare.clock import as_utc
 from aftercare.db.models import InboxEvent, Message, ScheduledStep
 from aftercare.domain.vocabulary import StepStatus
+from aftercare.services.recovery import CaseView, overdue_cases
 
 # Messages that need a person or a reconciliation: the provider refused them, or we cannot know if they left.
 _ATTENTION = ("failed", "bounced", "unknown", "sending")
@@ -46,6 +48,7 @@ class Status:
     retrying: int = 0  # ledger rows reserved again after a transient error
     inbox_unapplied: int = 0
     inbox_errors: int = 0
+    recovery_overdue: list[CaseView] = field(default_factory=list)  # open past the recovery window
 
     @property
     def due_total(self) -> int:
@@ -84,7 +87,8 @@ def _aware(value: Any) -> datetime | None:
     return as_utc(value)
 
 
-def status(session: Session, now: datetime, step_order: list[str] | None = None) -> Status:
+def status(session: Session, now: datetime, step_order: list[str] | None = None,
+           recovery_window: timedelta | None = None) -> Status:
     steps = ScheduledStep
     is_due = (steps.status == StepStatus.PENDING.value) & (steps.due_at <= now)
     queue = _queue(session, now)
@@ -111,4 +115,5 @@ def status(session: Session, now: datetime, step_order: list[str] | None = None)
     inbox_unapplied = int(session.scalar(select(func.count()).select_from(InboxEvent).where(unapplied)) or 0)
     inbox_errors = int(session.scalar(select(func.count()).select_from(InboxEvent)
                                       .where(unapplied, InboxEvent.error.is_not(None))) or 0)
-    return Status(now, queue, overdue, failures, retrying, inbox_unapplied, inbox_errors)
+    recovery = overdue_cases(session, now, recovery_window) if recovery_window is not None else []
+    return Status(now, queue, overdue, failures, retrying, inbox_unapplied, inbox_errors, recovery)

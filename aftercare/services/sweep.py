@@ -269,7 +269,7 @@ class Sweeper:
         spec = self.journey.step(step.step)
         customer = batch.customers[step.customer_id]
         cross: tuple[ProductView, ...] = ()
-        if self.cross_sell is not None and spec.cross_sell:
+        if self.cross_sell is not None and spec.cross_sell and decision.cross_sell:
             cross = self.cross_sell(session, batch, step.customer_id, step.order_id)
         ctx = build_context(spec=spec, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
                             batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross,
@@ -281,8 +281,9 @@ class Sweeper:
             try:
                 if channel is Channel.EMAIL:
                     r = self.renderer.render_email(step.step, locale, ctx)
+                    to = self.context_settings.support_email if spec.to_support else customer.email
                     payload: EmailMessage | SmsMessage = EmailMessage(
-                        message_id="", to=customer.email, subject=r.subject, html=r.html, text=r.text,
+                        message_id="", to=to, subject=r.subject, html=r.html, text=r.text,
                         step=step.step, template=r.template, locale=r.locale, marketing=spec.is_marketing,
                         unsubscribe_url=ctx.unsubscribe_url if spec.is_marketing else None,
                     )

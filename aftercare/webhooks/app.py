@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aftercare.bootstrap import Services, get_services
 from aftercare.webhooks import inbox, twilio, verify
+from aftercare.webhooks.helpdesk import helpdesk_router
 from aftercare.webhooks.links import links_router
 from aftercare.webhooks.store_events import events_router
 
@@ -177,4 +178,5 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
 
     app.include_router(links_router(services_factory))
     app.include_router(events_router(services_factory))
+    app.include_router(helpdesk_router(services_factory))
     return app

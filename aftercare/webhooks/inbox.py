@@ -25,7 +25,7 @@ from aftercare.domain.vocabulary import Channel, Purpose
 from aftercare.journeys.store_events import StoreEvent
 from aftercare.services.commands import ConsentIn, StoreEventIn
 from aftercare.services.ingest import UnknownOrder
-from aftercare.webhooks import sendgrid, shopify, twilio
+from aftercare.webhooks import helpdesk, sendgrid, shopify, twilio
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
@@ -131,7 +131,7 @@ def apply_stored(services: Services, ids: list[int]) -> dict[str, int]:
 # Dispatch ------------------------------------------------------------------------------------------------
 def _dispatch(session: Session, services: Services, event: InboxEvent, now: datetime) -> str:
     if event.source == "shopify":
-        return _apply_shopify(session, services, event.topic, json.loads(event.body), now)
+        return _apply_shopify(session, services, event, json.loads(event.body), now)
     if event.source == "sendgrid":
         return sendgrid.apply(session, services.ingest, json.loads(event.body), now)
     if event.source == "twilio":
@@ -145,6 +145,8 @@ def _dispatch(session: Session, services: Services, event: InboxEvent, now: date
     if event.source == "store":
         touched = services.ingest.record_store_event(session, store_event_from(json.loads(event.body), now), now)
         return f"store_event:{len(touched)}_scheduled"
+    if event.source == helpdesk.SOURCE:  # a recovery case resolved by the helpdesk or support's link
+        return helpdesk.apply(session, services, event.topic, json.loads(event.body), now)
     return "ignored:unknown_source"
 
 
@@ -156,17 +158,19 @@ def store_event_from(body: dict[str, Any], now: datetime) -> StoreEventIn:
 
 
 def _apply_shopify(
-    session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime
+    session: Session, services: Services, event: InboxEvent, body: dict[str, Any], now: datetime
 ) -> str:
-    ingest = services.ingest
+    ingest, topic = services.ingest, event.topic
     if topic in shopify.ORDER_TOPICS:
         order = shopify.map_order(body, default_timezone=services.settings.shopify_default_timezone)
+        _record_warnings(event, order.warnings, order.external_id)
         ingest.record_order(session, order, now)
         return "order"
     if topic in shopify.FULFILLMENT_TOPICS:
         if str(body.get("status") or "").lower() in shopify.FAILED_FULFILLMENT:
             return "ignored:failed_fulfillment"
         data = shopify.map_fulfillment(body)
+        _record_warnings(event, data.warnings, data.order_external_id)
         ingest.record_fulfillment(session, data, now)
         if body.get("shipment_status"):  # fulfillments/update carries the carrier's latest status too
             ingest.record_tracking(
@@ -197,6 +201,21 @@ def _apply_shopify(
         ingest.record_refund(session, refund, now)
         return "refund"
     return "ignored:unknown_topic"
+
+
+def _record_warnings(event: InboxEvent, warnings: tuple[str, ...], order_external_id: str) -> None:
+    """A field the mapper had to cut or drop: kept on the event for an operator, logged with ids only."""
+    if not warnings:
+        return
+    event.warnings = list(warnings)
+    log.warning(
+        "inbox event id=%s source=%s topic=%s order=%s applied with warnings: %s",
+        event.id,
+        event.source,
+        event.topic,
+        order_external_id,
+        ",".join(warnings),
+    )
 
 
 def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime) -> str:

@@ -1,7 +1,9 @@
 """Pure mappers from Shopify's REST webhook bodies to our commands (`OrderIn`, `FulfillmentIn`, `RefundIn`).
 
 No database and no I/O here: each function takes the decoded JSON object and returns our own words, or
-raises `ValueError` / `KeyError` / `TypeError` for a body that lacks what it needs.
+raises `ValueError` / `KeyError` / `TypeError` for a body that lacks what it needs. A cosmetic field too long
+for its column is cut to the column's length (read from the models), and a link we would not put in a message
+is dropped; either is named in the command's `warnings`, so one odd field never costs a whole order.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from aftercare.db.limits import fit, fit_or_drop
+from aftercare.db.models import Customer, Order, OrderItem, Shipment
 from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.rendering.safety import safe_url
 from aftercare.services.commands import ConsentIn, CustomerIn, FulfillmentIn, ItemIn, OrderIn, RefundIn
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled", "orders/paid"})
@@ -115,7 +120,11 @@ def _consents(customer: dict[str, Any]) -> tuple[ConsentIn, ...]:
     return tuple(out)
 
 
-def map_customer(order: dict[str, Any], *, default_timezone: str = "UTC") -> CustomerIn:
+def map_customer(
+    order: dict[str, Any], *, default_timezone: str = "UTC", notes: list[str] | None = None
+) -> CustomerIn:
+    """The order's customer; fields cut to fit are named in `notes`."""
+    notes = [] if notes is None else notes
     customer = _dict(order.get("customer"))
     shipping = _dict(order.get("shipping_address"))
     billing = _dict(order.get("billing_address"))
@@ -127,13 +136,14 @@ def map_customer(order: dict[str, Any], *, default_timezone: str = "UTC") -> Cus
         external_id=f"shopify:{external}" if external is not None else f"shopify-order:{order['id']}",
         email=email,
         phone=phone,
-        first_name=customer.get("first_name")
-        or shipping.get("first_name")
-        or billing.get("first_name")
-        or "",
-        locale=order.get("customer_locale") or "en",
+        first_name=fit(
+            str(customer.get("first_name") or shipping.get("first_name") or billing.get("first_name") or ""),
+            Customer.first_name, "first_name", notes,
+        ),
+        locale=fit(str(order.get("customer_locale") or "en"), Customer.locale, "locale", notes),
         timezone=guess_timezone(address, default_timezone),
-        region=(address.get("country_code") or None),
+        region=fit(str(address.get("country_code")), Customer.region, "region", notes)
+        if address.get("country_code") else None,
         consents=_consents(customer),
     )
 
@@ -146,11 +156,12 @@ def product_key(line: dict[str, Any]) -> str:
 
 
 def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderIn:
+    notes: list[str] = []
     lines = [line for line in order.get("line_items") or () if isinstance(line, dict)]
     items = tuple(
         ItemIn(
             product_key(line),
-            str(line.get("title") or line.get("name") or ""),
+            fit(str(line.get("title") or line.get("name") or ""), OrderItem.title, "item_title", notes),
             int(line.get("quantity") or 1),
             _money(line.get("price")),
         )
@@ -161,10 +172,13 @@ def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderI
         Decimal("0"),
     )
     gateways = order.get("payment_gateway_names") or ()
+    customer = map_customer(order, default_timezone=default_timezone, notes=notes)
+    number = fit(str(order.get("name") or order.get("order_number") or order["id"]), Order.number, "number", notes)
+    payment_summary = fit(", ".join(str(g) for g in gateways), Order.payment_summary, "payment_summary", notes)
     return OrderIn(
         external_id=str(order["id"]),
-        number=str(order.get("name") or order.get("order_number") or order["id"]),
-        customer=map_customer(order, default_timezone=default_timezone),
+        number=number,
+        customer=customer,
         placed_at=parse_time(order.get("processed_at") or order["created_at"]),
         items=items,
         subtotal=_money(order.get("subtotal_price")),
@@ -177,21 +191,36 @@ def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderI
         shipping_total=shipping_total,
         tax_total=_money(order.get("total_tax")),
         shipping_address=_dict(order.get("shipping_address")) or None,
-        payment_summary=", ".join(str(g) for g in gateways)[:120],
+        payment_summary=payment_summary,
         cancelled_at=_opt_time(order.get("cancelled_at")),
+        warnings=tuple(dict.fromkeys(notes)),
     )
 
 
 def map_fulfillment(fulfillment: dict[str, Any]) -> FulfillmentIn:
+    notes: list[str] = []
+    carrier, number = fulfillment.get("tracking_company"), fulfillment.get("tracking_number")
     return FulfillmentIn(
         external_id=str(fulfillment["id"]),
         order_external_id=str(fulfillment["order_id"]),
         shipped_at=parse_time(fulfillment.get("created_at") or fulfillment["updated_at"]),
-        carrier=fulfillment.get("tracking_company") or None,
-        tracking_number=fulfillment.get("tracking_number") or None,
-        tracking_url=fulfillment.get("tracking_url") or None,
+        carrier=fit(str(carrier), Shipment.carrier, "carrier", notes) if carrier else None,
+        tracking_number=fit(str(number), Shipment.tracking_number, "tracking_number", notes) if number else None,
+        tracking_url=_tracking_url(fulfillment.get("tracking_url"), notes),
         promised_at=_opt_time(fulfillment.get("estimated_delivery_at")),
+        warnings=tuple(dict.fromkeys(notes)),
     )
+
+
+def _tracking_url(value: Any, notes: list[str]) -> str | None:
+    """Only an http(s) link with a host, short enough to store whole; anything else is dropped and noted."""
+    if not value:
+        return None
+    url = safe_url(value)
+    if url is None:
+        notes.append("tracking_url_dropped")
+        return None
+    return fit_or_drop(url, Shipment.tracking_url, "tracking_url", notes)
 
 
 @dataclass(frozen=True)

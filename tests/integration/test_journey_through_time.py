@@ -66,22 +66,28 @@ def test_unhappy_csat_gets_service_recovery_then_a_review_only_after_resolution(
     run_until(services, clock, START + timedelta(days=3, hours=2))
     answer_csat(services, order_id, 1)
     run_until(services, clock, clock.now() + timedelta(hours=1))
-    assert email.sent[-1].step == "service_recovery"
+    by_step = {m.step: m for m in email.sent}
+    assert by_step["service_recovery"].to == "c1@example.com"
+    # Support is told, with a signed link that resolves the case (and no contact details of the customer).
+    notice = by_step["recovery_notice"]
+    assert notice.to == services.settings.support_email and "/recovery/resolve?t=" in notice.text
+    assert "c1@example.com" not in notice.text and "Alex" not in notice.text and not notice.marketing
     with services.session_factory() as session:
         case = session.scalar(select(RecoveryCase))
         customer = session.scalar(select(Customer))
     assert case.needs_follow_up and case.goodwill_points == 200
     assert customer.points_balance >= 200
-    # Well past the no-answer date: still waiting for the case.
-    run_until(services, clock, START + timedelta(days=20), tick=timedelta(hours=6))
+    # Inside the recovery window, before the no-answer date: no review request yet.
+    run_until(services, clock, START + timedelta(days=9), tick=timedelta(hours=6))
     assert "review_request" not in [s for s, _ in steps_sent(email, sms)]
-    with services.session_factory() as session:
-        review = session.scalar(select(ScheduledStep).where(ScheduledStep.step == "review_request"))
-    assert review.status == "waiting" and review.last_reason == "awaiting_service_recovery"
     resolve(services, order_id)
     resolved = clock.now()
+    # Resolution brings the request forward: a day after it, well before the no-answer date (day 14).
     run_until(services, clock, resolved + timedelta(days=1, hours=1))
     assert [s for s, _ in steps_sent(email, sms)].count("review_request") == 1
+    with services.session_factory() as session:
+        review = session.scalar(select(ScheduledStep).where(ScheduledStep.step == "review_request"))
+    assert review.trigger == "recovery_resolved" and review.status == "done"
 
 
 def test_no_csat_answer_gets_one_review_request_fourteen_days_after_delivery(services, clock, email, sms):

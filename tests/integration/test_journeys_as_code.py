@@ -181,14 +181,17 @@ class TestStoreEvents:
 
 
 # The upgrade from the schema before occurrences -----------------------------------------------------------
-def _seed_at_0001(url: str) -> None:
-    """A store at revision 0001 (rows written with that schema's columns only): an order whose confirmation
-    and shipping messages were sent, and whose shipping step is still pending (the sweep that sent it crashed
-    before settling), plus a pending setup guide already skipped once."""
+BEFORE_OCCURRENCES = "0003_inbox_warnings"  # the head before 0004 added scope and occurrence
+
+
+def _seed_before_occurrences(url: str) -> None:
+    """A store at the revision before occurrences (rows written with the columns that schema has): an order
+    whose confirmation and shipping messages were sent, and whose shipping step is still pending (the sweep
+    that sent it crashed before settling)."""
     from alembic import command
 
     engine = make_engine(url)
-    command.upgrade(alembic_config(engine), "0001")
+    command.upgrade(alembic_config(engine), BEFORE_OCCURRENCES)
     meta = MetaData()
     meta.reflect(engine)
     t = meta.tables
@@ -226,7 +229,7 @@ def _seed_at_0001(url: str) -> None:
 
 
 def _upgrade_and_sweep(url: str, tmp_path: Path, clock, email, sms) -> None:
-    _seed_at_0001(url)
+    _seed_before_occurrences(url)
     services = build_services(make_settings(tmp_path, database_url=url), clock=clock, email=email, sms=sms)
     try:
         report = services.sweeper.run()
@@ -242,14 +245,12 @@ def _upgrade_and_sweep(url: str, tmp_path: Path, clock, email, sms) -> None:
         services.engine.dispose()
 
 
-def test_a_database_from_0001_with_sent_messages_upgraded_and_swept_resends_nothing_sqlite(tmp_path, clock, email,
-                                                                                              sms):
+def test_an_upgraded_database_with_sent_messages_resends_nothing_sqlite(tmp_path, clock, email, sms):
     _upgrade_and_sweep(f"sqlite:///{(tmp_path / 'old.db').as_posix()}", tmp_path, clock, email, sms)
 
 
 @pytest.mark.postgres
-def test_a_database_from_0001_with_sent_messages_upgraded_and_swept_resends_nothing_postgres(pg_url, tmp_path, clock,
-                                                                                                email, sms):
+def test_an_upgraded_database_with_sent_messages_resends_nothing_postgres(pg_url, tmp_path, clock, email, sms):
     from sqlalchemy import text
 
     engine = make_engine(pg_url)

@@ -40,13 +40,14 @@ def test_one_win_back_carries_the_points_reminder_and_the_reminder_is_skipped_as
 
 
 def test_a_points_reminder_with_no_win_back_nearby_goes_out_on_its_own(services, clock, email, sms):
-    expire_at = clock.now() + timedelta(days=20)
+    expire_at = clock.now() + timedelta(days=27)
     customer = a_customer(1, points_expiring=150, points_expire_at=expire_at, points_balance=400)
     place_order(services, n=1, customer=customer)
     fulfil(services, 1)
     clock.advance(timedelta(days=2))
     track(services, "delivered", 1)
     run_until(services, clock, expire_at, tick=timedelta(hours=3))
-    # The 30-day reminder is already overdue at the order, so it goes out at once; the 7-day one on time.
+    # The 30-day reminder is overdue at the order (but inside its expiry), so it goes out at once; the 7-day one
+    # on time.
     reminders = [m.step for m in email.sent + sms.sent if m.step.startswith("points_expiry")]
     assert reminders == ["points_expiry_30", "points_expiry_7"]

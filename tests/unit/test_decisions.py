@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aftercare.domain.decisions import Defer, HoldOut, Policy, Send, Skip, Wait, decide, in_holdout
+from aftercare.domain.decisions import Defer, HoldOut, Policy, Send, Skip, decide, in_holdout
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
 from aftercare.journeys import default as j
-from tests.builders import NOON_NY, POLICY, a_state, an_order, due
+from tests.builders import JOURNEY, NOON_NY, POLICY, a_state, an_order, due
 
 EMAIL_ONLY = frozenset({(Channel.EMAIL, Purpose.MARKETING)})
+IN_TRANSIT = an_order(delivered_at=None)  # shipped, not yet delivered: the shipped notice still makes sense
 
 
 @pytest.mark.parametrize(
@@ -66,21 +67,21 @@ def test_cancellation_notice_goes_out_for_a_cancelled_order():
 
 class TestChannels:
     def test_transactional_shipping_goes_to_every_eligible_channel(self):
-        decision = decide(due(j.SHIPPED), a_state(), NOON_NY, POLICY)
+        decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT), NOON_NY, POLICY)
         assert isinstance(decision, Send) and decision.channels == (Channel.EMAIL, Channel.SMS)
 
     def test_transactional_sms_needs_transactional_sms_consent(self):
-        decision = decide(due(j.SHIPPED), a_state(consents=EMAIL_ONLY), NOON_NY, POLICY)
+        decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, consents=EMAIL_ONLY), NOON_NY, POLICY)
         assert isinstance(decision, Send) and decision.channels == (Channel.EMAIL,)
         assert (Channel.SMS, Reason.NO_TRANSACTIONAL_CONSENT) in decision.skipped_channels
 
     def test_sms_stop_suppresses_even_transactional_sms(self):
-        decision = decide(due(j.SHIPPED), a_state(sms_stopped=True), NOON_NY, POLICY)
+        decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, sms_stopped=True), NOON_NY, POLICY)
         assert isinstance(decision, Send) and decision.channels == (Channel.EMAIL,)
         assert (Channel.SMS, Reason.SMS_STOPPED) in decision.skipped_channels
 
     def test_invalid_phone_is_a_recorded_reason_not_a_crash(self):
-        decision = decide(due(j.SHIPPED), a_state(phone_valid=False), NOON_NY, POLICY)
+        decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, phone_valid=False), NOON_NY, POLICY)
         assert isinstance(decision, Send) and (Channel.SMS, Reason.INVALID_PHONE) in decision.skipped_channels
 
     def test_csat_prefers_sms_when_consented(self):
@@ -120,7 +121,7 @@ class TestQuietHours:
                           Send)
 
     def test_quiet_hours_do_not_apply_to_transactional_sms(self):
-        decision = decide(due(j.SHIPPED), a_state(timezone="Asia/Seoul"), NOON_NY, POLICY)
+        decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, timezone="Asia/Seoul"), NOON_NY, POLICY)
         assert isinstance(decision, Send) and Channel.SMS in decision.channels
 
     def test_an_unknown_time_zone_is_treated_as_utc_not_a_crash(self):
@@ -140,7 +141,7 @@ class TestFrequencyCap:
         assert isinstance(decision, Send)
 
     def test_transactional_messages_are_exempt(self):
-        decision = decide(due(j.SHIPPED), a_state(recent_marketing_sends=(NOON_NY,)), NOON_NY, POLICY)
+        decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, recent_marketing_sends=(NOON_NY,)), NOON_NY, POLICY)
         assert isinstance(decision, Send)
 
     def test_a_capped_message_expires_when_it_would_no_longer_make_sense(self):
@@ -165,9 +166,25 @@ class TestReviewGate:
         state = a_state(order=an_order(csat_score=5, csat_answered_at=NOON_NY - timedelta(days=2)))
         assert isinstance(decide(due(j.REVIEW_REQUEST), state, NOON_NY, POLICY), Send)
 
-    def test_unhappy_customer_waits_for_service_recovery(self):
-        state = a_state(order=an_order(csat_score=1, csat_answered_at=NOON_NY, recovery_open=True))
-        assert decide(due(j.REVIEW_REQUEST), state, NOON_NY, POLICY) == Wait(Reason.AWAITING_RECOVERY)
+    def test_unhappy_customer_waits_for_service_recovery_until_the_window_ends(self):
+        state = a_state(order=an_order(csat_score=1, csat_answered_at=NOON_NY, recovery_open=True,
+                                       recovery_opened_at=NOON_NY))
+        assert decide(due(j.REVIEW_REQUEST), state, NOON_NY, POLICY) == Defer(
+            NOON_NY + timedelta(days=7), Reason.AWAITING_RECOVERY)
+
+    def test_a_case_still_open_after_the_recovery_window_no_longer_holds_the_review_request(self):
+        opened = NOON_NY - timedelta(days=7)
+        state = a_state(order=an_order(csat_score=1, csat_answered_at=opened, recovery_open=True,
+                                       recovery_opened_at=opened), open_recovery_since=opened)
+        assert isinstance(decide(due(j.REVIEW_REQUEST), state, NOON_NY, POLICY), Send)
+
+    def test_the_recovery_window_is_a_policy_setting(self):
+        opened = NOON_NY - timedelta(days=7)
+        state = a_state(order=an_order(csat_score=2, csat_answered_at=opened, recovery_open=True,
+                                       recovery_opened_at=opened))
+        policy = Policy(recovery_window=timedelta(days=10))
+        assert decide(due(j.REVIEW_REQUEST), state, NOON_NY, policy) == Defer(
+            opened + timedelta(days=10), Reason.AWAITING_RECOVERY)
 
     def test_unhappy_customer_is_asked_once_the_case_is_resolved(self):
         state = a_state(order=an_order(csat_score=2, csat_answered_at=NOON_NY - timedelta(days=3),
@@ -208,14 +225,14 @@ class TestLoyaltyAndReviews:
         assert isinstance(decision, Send) and not decision.referral_invite
 
     def test_transactional_messages_carry_no_invitation(self):
-        decision = decide(due(j.SHIPPED), a_state(reviews={"sku-z": 5}), NOON_NY, POLICY)
+        decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, reviews={"sku-z": 5}), NOON_NY, POLICY)
         assert isinstance(decision, Send) and not decision.referral_invite
 
     def test_vip_tier_is_visible_to_the_copy(self):
         assert a_state(loyalty_tier="VIP").vip and not a_state(loyalty_tier="member").vip
 
     def test_points_reminder_is_sent_when_points_are_expiring(self):
-        state = a_state(points_expiring=120, points_expire_at=NOON_NY + timedelta(days=30))
+        state = a_state(points_expiring=120, points_balance=400, points_expire_at=NOON_NY + timedelta(days=30))
         assert isinstance(decide(due(j.POINTS_EXPIRY_30), state, NOON_NY, POLICY), Send)
 
 
@@ -239,3 +256,75 @@ class TestHoldout:
 
     def test_no_holdout_by_default(self):
         assert not any(in_holdout(c, j.SETUP_GUIDE, Policy()) for c in range(1000))
+
+
+# Item 17: nothing stale. Every step expires; catching up never sends what no longer makes sense.
+LATE = timedelta(days=30)
+
+
+@pytest.mark.parametrize("step", JOURNEY.names)
+def test_every_step_has_an_expiry_and_is_skipped_as_expired_past_it(step):
+    spec = JOURNEY.step(step)
+    assert spec.expires > timedelta(0)
+    first_due = NOON_NY - spec.expires - timedelta(minutes=1)
+    state = a_state(order=IN_TRANSIT, points_expiring=100, points_balance=100,
+                    points_expire_at=NOON_NY + timedelta(days=60))
+    assert decide(due(step, first_due=first_due), state, NOON_NY, POLICY) == Skip(Reason.EXPIRED)
+
+
+PROMO_POINTS = {"points_expiring": 120, "points_balance": 400, "points_expire_at": NOON_NY + timedelta(days=20)}
+OPENED_2D = NOON_NY - timedelta(days=2)
+OPEN_CASE = {"open_recovery_since": OPENED_2D}
+HELD = Defer(OPENED_2D + timedelta(days=7), Reason.RECOVERY_OPEN)
+
+
+@pytest.mark.parametrize(
+    ("step", "state", "now", "first_due", "expected"),
+    [
+        # Transactional steps expire too: a shipped notice six days late is not sent.
+        (j.SHIPPED, a_state(order=IN_TRANSIT), NOON_NY, NOON_NY - timedelta(days=6), Skip(Reason.EXPIRED)),
+        (j.CONFIRMATION, a_state(), NOON_NY, NOON_NY - timedelta(days=4), Skip(Reason.EXPIRED)),
+        (j.DELIVERED_NOTICE, a_state(), NOON_NY, NOON_NY - timedelta(days=3), Skip(Reason.EXPIRED)),
+        # ...but a few hours late they still go out.
+        (j.SHIPPED, a_state(order=IN_TRANSIT), NOON_NY, NOON_NY - timedelta(hours=5), "send"),
+        # Shipped is superseded by delivered.
+        (j.SHIPPED, a_state(), NOON_NY, NOON_NY, Skip(Reason.ALREADY_DELIVERED)),
+        # Marketing past its window is skipped on catch-up, not only when a deferral would pass it.
+        (j.REVIEW_REQUEST, a_state(), NOON_NY, NOON_NY - timedelta(days=31), Skip(Reason.EXPIRED)),
+        (j.WINBACK_1, a_state(), NOON_NY, NOON_NY - timedelta(days=15), Skip(Reason.EXPIRED)),
+        # A points reminder after the points expired is skipped with its own reason.
+        (j.POINTS_EXPIRY_7,
+         a_state(points_expiring=120, points_balance=400, points_expire_at=NOON_NY - timedelta(hours=1)),
+         NOON_NY, NOON_NY - timedelta(days=2), Skip(Reason.POINTS_EXPIRED)),
+        # Points expiring but none left in the balance: nothing to remind of.
+        (j.POINTS_EXPIRY_30,
+         a_state(points_expiring=120, points_balance=0, points_expire_at=NOON_NY + timedelta(days=9)),
+         NOON_NY, NOON_NY, Skip(Reason.NOT_NEEDED)),
+        # Item 19: an open recovery case holds promotions until the window ends (a deferral, nothing lost)...
+        (j.WINBACK_1, a_state(**OPEN_CASE), NOON_NY, NOON_NY, HELD),
+        (j.WINBACK_3, a_state(**OPEN_CASE), NOON_NY, NOON_NY, HELD),
+        (j.POINTS_EXPIRY_30, a_state(**OPEN_CASE, **PROMO_POINTS), NOON_NY, NOON_NY, HELD),
+        # ...never past the step's own expiry (5 days for the 7-day points reminder)...
+        (j.POINTS_EXPIRY_7, a_state(**OPEN_CASE, **PROMO_POINTS), NOON_NY, NOON_NY - timedelta(days=2),
+         Defer(NOON_NY + timedelta(days=3), Reason.RECOVERY_OPEN)),
+        # ...and not at all once the window is over (the case is flagged for support instead).
+        (j.WINBACK_1, a_state(open_recovery_since=NOON_NY - timedelta(days=8)), NOON_NY, NOON_NY, "send"),
+        # Transactional messages and the CSAT survey are not promotions.
+        (j.DELIVERED_NOTICE, a_state(**OPEN_CASE), NOON_NY, NOON_NY, "send"),
+        (j.CSAT, a_state(**OPEN_CASE), NOON_NY, NOON_NY, "send"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v != "send" else None,
+)
+def test_stale_and_held_steps(step, state, now, first_due, expected):
+    decision = decide(due(step, at=now, first_due=first_due), state, now, POLICY)
+    if expected == "send":
+        assert isinstance(decision, Send)
+    else:
+        assert decision == expected
+
+
+def test_a_setup_guide_during_an_open_recovery_case_carries_no_cross_sell():
+    held = decide(due(j.SETUP_GUIDE), a_state(**OPEN_CASE), NOON_NY, POLICY)
+    assert isinstance(held, Send) and held.cross_sell is False
+    free = decide(due(j.SETUP_GUIDE), a_state(), NOON_NY, POLICY)
+    assert isinstance(free, Send) and free.cross_sell is True

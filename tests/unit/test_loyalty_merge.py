@@ -18,7 +18,7 @@ H = timedelta(hours=1)
 def carries(decision: Send) -> bool:
     """Whether the win-back carries the points reminder (its decision-time template data says so)."""
     return bool(decision.data.get("points_expiry_reminder", False))
-POINTS = {"points_expiring": 120, "points_expire_at": NOON_NY + timedelta(days=7)}
+POINTS = {"points_expiring": 120, "points_balance": 400, "points_expire_at": NOON_NY + timedelta(days=7)}
 
 
 @pytest.mark.parametrize(

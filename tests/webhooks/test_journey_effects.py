@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -53,9 +53,15 @@ def services(
     built.engine.dispose()
 
 
+def at_sample_time(clock: FrozenClock, name: str, field: str = "created_at") -> None:
+    """Put the clock just after a sample's own time: every step expires, and Shopify's samples are years old."""
+    clock.set(datetime.fromisoformat(sample_json(name)[field]).astimezone(UTC) + timedelta(minutes=5))
+
+
 def test_an_ingested_order_gets_its_confirmation_email(
-    client: TestClient, services: Services, email: FakeEmailSender
+    client: TestClient, services: Services, clock: FrozenClock, email: FakeEmailSender
 ) -> None:
+    at_sample_time(clock, "orders_create.json")
     assert post_shopify(client, "orders/create", sample("orders_create.json"), "wh-1").status_code == 200
     services.sweeper.run()
     sent = email.to("bob.norman@mail.example.com")
@@ -66,10 +72,13 @@ def test_an_ingested_order_gets_its_confirmation_email(
 def test_a_cancellation_sends_the_cancellation_notice_and_stops_the_journey(
     client: TestClient, services: Services, clock: FrozenClock, email: FakeEmailSender
 ) -> None:
+    at_sample_time(clock, "orders_create.json")
     post_shopify(client, "orders/create", sample("orders_create.json"), "wh-1")
     services.sweeper.run()
+    at_sample_time(clock, "orders_cancelled.json", "cancelled_at")
     post_shopify(client, "orders/cancelled", sample("orders_cancelled.json"), "wh-2")
     post_shopify(client, "fulfillments/create", sample("fulfillments_create.json"), "wh-3")
+    clock.advance(timedelta(minutes=30))  # past the sample fulfilment's own time too
     services.sweeper.run()
     steps = [m.step for m in email.sent]
     assert steps == ["confirmation", "cancellation_notice"]  # no shipping notice for a cancelled order
@@ -81,12 +90,15 @@ def test_a_cancellation_sends_the_cancellation_notice_and_stops_the_journey(
 def test_a_refund_suppresses_the_setup_guide_and_review_for_the_refunded_items(
     client: TestClient, services: Services, clock: FrozenClock
 ) -> None:
+    at_sample_time(clock, "fulfillment_events_create.json", "happened_at")
     post_shopify(client, "orders/create", sample("orders_create.json"), "wh-1")
     post_shopify(client, "refunds/create", sample("refunds_create.json"), "wh-2")
     # Only the status is changed from Shopify's in_transit sample event: no delivered sample exists.
     delivered = dict(sample_json("fulfillment_events_create.json"), status="delivered")
     post_shopify(client, "fulfillment_events/create", delivered, "wh-3")
-    clock.advance(timedelta(days=15))
+    clock.advance(timedelta(days=2))  # the setup guide, inside its 7-day expiry
+    services.sweeper.run()
+    clock.advance(timedelta(days=13))  # the review request
     services.sweeper.run()
     with services.session_factory() as session:
         skipped = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aftercare.journeys.default import after_delivery, cancellation, loyalty, order, reviews, shipping, winback
-from aftercare.journeys.default.after_delivery import CSAT, SERVICE_RECOVERY, SETUP_GUIDE
+from aftercare.journeys.default.after_delivery import CSAT, RECOVERY_NOTICE, SERVICE_RECOVERY, SETUP_GUIDE
 from aftercare.journeys.default.cancellation import CANCELLATION_NOTICE
 from aftercare.journeys.default.loyalty import POINTS_EXPIRY_7, POINTS_EXPIRY_30
 from aftercare.journeys.default.order import CONFIRMATION
@@ -49,6 +49,6 @@ def build(settings: Settings) -> Journey:
 
 __all__ = [
     "CANCELLATION_NOTICE", "CONFIRMATION", "CSAT", "DELAY_NOTICE", "DELIVERED_NOTICE", "POINTS_EXPIRY_30",
-    "POINTS_EXPIRY_7", "REVIEW_REQUEST", "SERVICE_RECOVERY", "SETUP_GUIDE", "SHIPPED", "WINBACK_1", "WINBACK_2",
-    "WINBACK_3", "WINBACK_STEPS", "build", "default_journey", "default_steps",
+    "POINTS_EXPIRY_7", "RECOVERY_NOTICE", "REVIEW_REQUEST", "SERVICE_RECOVERY", "SETUP_GUIDE", "SHIPPED",
+    "WINBACK_1", "WINBACK_2", "WINBACK_3", "WINBACK_STEPS", "build", "default_journey", "default_steps",
 ]

@@ -12,11 +12,13 @@ from aftercare.journeys import events
 from aftercare.journeys.conditions import delivered, kept_items
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step, days, email, marketing, sms, step, transactional
+from aftercare.services.recovery import resolve_link
 from aftercare.settings import JourneyTimings
 
 SETUP_GUIDE = "setup_guide"
 CSAT = "csat"
 SERVICE_RECOVERY = "service_recovery"
+RECOVERY_NOTICE = "recovery_notice"  # to support: a case opened, with a signed link that resolves it
 
 
 def _not_answered(view: StepView, now: datetime) -> Skip | None:
@@ -29,6 +31,19 @@ def _csat_links(msg: MessageView) -> dict[str, Any]:
 
 def _goodwill(msg: MessageView) -> dict[str, Any]:
     return {"goodwill_points": msg.settings.goodwill_points}
+
+
+def _recovery_notice_data(msg: MessageView) -> dict[str, Any]:
+    """The CSAT score and the signed resolve link, for support's recovery notice."""
+    if msg.recovery_case_id is None:
+        return {"goodwill_points": msg.settings.goodwill_points}
+    return {"goodwill_points": msg.settings.goodwill_points, "csat_score": msg.csat_score,
+            "recovery_resolve_url": resolve_link(msg.links, msg.recovery_case_id, msg.now)}
+
+
+def _case_still_open(view: StepView, now: datetime) -> Skip | None:
+    """Not needed once the case is resolved (support closed it before the sweep came round)."""
+    return Skip(Reason.NOT_NEEDED) if view.order.recovery_resolved_at is not None else None
 
 
 def setup_guide(t: JourneyTimings) -> Step:
@@ -45,7 +60,14 @@ def csat(t: JourneyTimings) -> Step:
 
 def service_recovery(t: JourneyTimings) -> Step:
     return step(SERVICE_RECOVERY, transactional, channels=(email,), on=events.CSAT_UNHAPPY,
-                template_data=_goodwill, purpose_text="apology, goodwill points, support follow-up flag")
+                template_data=_goodwill, expires=days(3),
+                purpose_text="apology, goodwill points, support follow-up flag")
 
 
-STEPS = (setup_guide, csat, service_recovery)
+def recovery_notice(t: JourneyTimings) -> Step:
+    return step(RECOVERY_NOTICE, transactional, channels=(email,), on=events.CSAT_UNHAPPY, to_support=True,
+                check=_case_still_open, template_data=_recovery_notice_data, expires=days(7),
+                purpose_text="to support: a recovery case opened, with a signed link that resolves it")
+
+
+STEPS = (setup_guide, csat, service_recovery, recovery_notice)

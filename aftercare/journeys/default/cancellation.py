@@ -9,7 +9,7 @@ from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Reason
 from aftercare.journeys import events
 from aftercare.journeys.conditions import every_item
-from aftercare.journeys.step import Step, email, step, transactional
+from aftercare.journeys.step import Step, days, email, step, transactional
 from aftercare.settings import JourneyTimings
 
 CANCELLATION_NOTICE = "cancellation_notice"
@@ -21,7 +21,7 @@ def _only_if_cancelled(view: StepView, now: datetime) -> Skip | None:
 
 def cancellation_notice(t: JourneyTimings) -> Step:
     return step(CANCELLATION_NOTICE, transactional, channels=(email,), on=events.ORDER_CANCELLED,
-                for_cancelled_orders=True, check=_only_if_cancelled, items=every_item,
+                for_cancelled_orders=True, check=_only_if_cancelled, items=every_item, expires=days(3),
                 purpose_text="the order was cancelled")
 
 

@@ -8,7 +8,7 @@ from aftercare.domain.decisions import Skip
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Reason
 from aftercare.journeys import events
-from aftercare.journeys.default.merge import LOYALTY_MERGE, POINTS_TAG, points_merge
+from aftercare.journeys.default.merge import LOYALTY_MERGE, POINTS_TAG, points_expired, points_merge
 from aftercare.journeys.step import Step, days, email, marketing, per_customer, sms, step
 from aftercare.settings import JourneyTimings
 
@@ -16,14 +16,20 @@ POINTS_EXPIRY_30 = "points_expiry_30"
 POINTS_EXPIRY_7 = "points_expiry_7"
 
 
-def _points_expiring(view: StepView, now: datetime) -> Skip | None:
-    return Skip(Reason.NOT_NEEDED) if view.state.points_expiring <= 0 else None
+def _points_at_risk(view: StepView, now: datetime) -> Skip | None:
+    """Points still at risk: none expiring (or none left to expire) is not needed, and once the points have
+    expired a reminder would announce a loss as a warning."""
+    if view.state.points_at_risk <= 0:
+        return Skip(Reason.NOT_NEEDED)
+    if points_expired(view, now):
+        return Skip(Reason.POINTS_EXPIRED)
+    return None
 
 
 def _reminder(name: str, before_days: float, expires_days: float) -> Step:
     return step(name, marketing, channels=(sms, email), scope=per_customer, on=events.POINTS_EXPIRY,
-                after=-days(before_days), check=(_points_expiring, points_merge), needs=(LOYALTY_MERGE,),
-                expires=days(expires_days), sms_segments=2, tags=(POINTS_TAG,),
+                after=-days(before_days), check=(_points_at_risk, points_merge), needs=(LOYALTY_MERGE,),
+                expires=days(expires_days), sms_segments=2, tags=(POINTS_TAG,), promotional=True,
                 purpose_text=f"{before_days:g} days before the customer's points expire")
 
 

@@ -103,12 +103,18 @@ def points_merge(view: StepView, now: datetime) -> Decision | None:
     return None
 
 
+def points_expired(view: StepView, now: datetime) -> bool:
+    expire_at = view.state.points_expire_at
+    return expire_at is not None and expire_at <= now
+
+
 def carries_points(view: StepView, now: datetime) -> dict[str, Any]:
     """A win-back carries the points reminder when one is due inside the cap window; not for a customer held
     out of that reminder (carrying it would send them what the holdout withholds)."""
     merge: LoyaltyMerge = view.facts.loyalty_merge
     carries = (
-        view.state.points_expiring > 0
+        view.state.points_at_risk > 0
+        and not points_expired(view, now)
         and merge.points_step is not None
         and merge.points_due_at is not None
         and merge.points_due_at <= now + view.policy.frequency_cap

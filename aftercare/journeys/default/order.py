@@ -7,7 +7,7 @@ from typing import Any
 from aftercare.journeys import events
 from aftercare.journeys.conditions import every_item
 from aftercare.journeys.message import MessageView
-from aftercare.journeys.step import Step, email, step, transactional
+from aftercare.journeys.step import Step, days, email, step, transactional
 from aftercare.settings import JourneyTimings
 
 CONFIRMATION = "confirmation"
@@ -19,7 +19,7 @@ def _cancel_window(msg: MessageView) -> dict[str, Any]:
 
 def confirmation(t: JourneyTimings) -> Step:
     return step(CONFIRMATION, transactional, channels=(email,), on=events.ORDER_PLACED, items=every_item,
-                template_data=_cancel_window,
+                template_data=_cancel_window, expires=days(3),
                 purpose_text="items, totals with discounts, address, payment, cancel window, points")
 
 

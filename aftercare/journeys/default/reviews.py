@@ -1,9 +1,9 @@
 """Reviews: the review request, routed and timed by the CSAT answer, never gated on it by default.
 
 FTC guidance and Google's review policy forbid soliciting reviews only from customers expected to be
-happy. Unhappy customers wait for their service-recovery case to be resolved, then are asked like everyone
-else. `strict_csat_only` (off by default) asks only customers who answered happy: that is review gating,
-which exists only as an explicit choice.
+happy. Unhappy customers wait for their service-recovery case to be resolved, or for the recovery window to
+end, then are asked like everyone else. `strict_csat_only` (off by default) asks only customers who
+answered happy: that is review gating, which exists only as an explicit choice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from aftercare.domain.decisions import Decision, Skip, Wait
+from aftercare.domain.decisions import Decision, Defer, Skip
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Reason
 from aftercare.journeys import events
@@ -32,7 +32,10 @@ def _review_gate(view: StepView, now: datetime) -> Decision | None:
     if policy.strict_csat_only and (score is None or score < policy.happy_min_score):
         return Skip(Reason.STRICT_CSAT_GATE)
     if score is not None and score <= policy.unhappy_max_score and order.recovery_resolved_at is None:
-        return Wait(Reason.AWAITING_RECOVERY)
+        # Until the case is resolved, or the recovery window ends (a case nobody closed must not gate them out).
+        opened = order.recovery_opened_at or order.csat_answered_at
+        if opened is not None and now < opened + policy.recovery_window:
+            return Defer(opened + policy.recovery_window, Reason.AWAITING_RECOVERY)
     return None
 
 

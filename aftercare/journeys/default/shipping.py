@@ -9,7 +9,7 @@ from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Reason
 from aftercare.journeys import events
 from aftercare.journeys.conditions import every_item
-from aftercare.journeys.step import Step, email, hours, on, sms, step, transactional
+from aftercare.journeys.step import Step, days, email, hours, on, sms, step, transactional
 from aftercare.settings import JourneyTimings
 
 SHIPPED = "shipped"
@@ -21,21 +21,27 @@ def _still_undelivered(view: StepView, now: datetime) -> Skip | None:
     return Skip(Reason.DELIVERED_ON_TIME) if view.order.delivered_at is not None else None
 
 
+def _not_yet_delivered(view: StepView, now: datetime) -> Skip | None:
+    """A shipped notice is superseded by delivery: once delivered, the delivered notice says it all."""
+    return Skip(Reason.ALREADY_DELIVERED) if view.order.delivered_at is not None else None
+
+
 def shipped(t: JourneyTimings) -> Step:
     return step(SHIPPED, transactional, channels=(email, sms), fan_out=True, on=events.FULFILLED,
-                items=every_item, sms_segments=3, purpose_text="carrier, tracking link, promised date")
+                check=_not_yet_delivered, items=every_item, expires=days(2), sms_segments=3,
+                purpose_text="carrier, tracking link, promised date")
 
 
 def delay_notice(t: JourneyTimings) -> Step:
     return step(DELAY_NOTICE, transactional, channels=(email, sms), fan_out=True,
                 on=(on(events.PROMISE_DUE, hours(t.delay_grace_hours)), on(events.CARRIER_EXCEPTION)),
-                check=_still_undelivered, sms_segments=3,
+                check=_still_undelivered, expires=days(2), sms_segments=3,
                 purpose_text="the promised date passed without delivery, or a carrier exception")
 
 
 def delivered_notice(t: JourneyTimings) -> Step:
     return step(DELIVERED_NOTICE, transactional, channels=(email, sms), fan_out=True, on=events.DELIVERED,
-                sms_segments=2, purpose_text="the order arrived")
+                expires=days(2), sms_segments=2, purpose_text="the order arrived")
 
 
 STEPS = (shipped, delay_notice, delivered_notice)

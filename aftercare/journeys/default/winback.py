@@ -33,6 +33,7 @@ def _winback(name: str, trigger: Any, segments: int, backfill: bool = False) -> 
     return step(name, marketing, channels=(email, sms), scope=per_customer, on=trigger, cancelled_by=(NEW_ORDER,),
                 check=no_newer_order, data=carries_points, needs=(LOYALTY_MERGE,), template_data=_offer,
                 expires=days(14), sms_segments=segments, cross_sell=True, backfill=backfill, tags=(WINBACK_TAG,),
+                promotional=True,
                 purpose_text="the customer lapsed: come back (with the expiring points, if any)")
 
 

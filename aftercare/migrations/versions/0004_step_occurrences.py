@@ -3,18 +3,18 @@
 A step is one row per occurrence: per order, per customer or per item, and a repeating step one row per
 occurrence key. Every existing row is a once-per-scope step, occurrence '' (the server default), so every
 existing ledger key (`j<journey>:<step>:<channel>`, used whenever the occurrence is '') stays as it is:
-a database upgraded from 0001 and swept resends nothing.
+a database upgraded from 0003 and swept resends nothing.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0004
+Revises: 0003_inbox_warnings
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = '0004'
+down_revision = '0003_inbox_warnings'
 branch_labels = None
 depends_on = None
 
