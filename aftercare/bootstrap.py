@@ -26,6 +26,7 @@ from aftercare.links import LinkSigner
 from aftercare.providers.base import EmailSender, SmsSender
 from aftercare.providers.outbox import OutboxEmailSender, OutboxSmsSender
 from aftercare.rendering.renderer import Renderer
+from aftercare.secrets_check import require_safe_secrets
 from aftercare.services.cross_sell import CrossSeller
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings
@@ -104,7 +105,7 @@ def build_services(
         default_email, default_sms = _default_providers(settings)
         email = email or default_email
         sms = sms or default_sms
-    links = LinkSigner(settings.link_secret.get_secret_value().encode(), settings.public_base_url,
+    links = LinkSigner(settings.link_signing_key, settings.public_base_url,
                        timedelta(days=settings.link_ttl_days))
     timings = settings.journey
     ingest = Ingest(journey=journey, goodwill_points=timings.goodwill_points,
@@ -149,11 +150,14 @@ _current: Services | None = None
 
 
 def get_services() -> Services:
-    """The services of this process: the installed ones, or built once from the environment."""
+    """The services of this process: the installed ones, or built once from the environment (refused,
+    outside development, with unsafe secrets: this is how `serve`, `sweep` and every flow get theirs)."""
     global _current
     with _lock:
         if _current is None:
-            _current = build_services()
+            settings = get_settings()
+            require_safe_secrets(settings)
+            _current = build_services(settings)
         return _current
 
 

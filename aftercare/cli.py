@@ -55,7 +55,7 @@ def demo(
         path.unlink(missing_ok=True)
     shutil.rmtree(outbox, ignore_errors=True)
     settings = Settings(home=home, database_url=f"sqlite:///{db.as_posix()}", outbox_dir=outbox,
-                        sendgrid_api_key=None, twilio_account_sid=None)
+                        sendgrid_api_key=None, twilio_account_sid=None, environment="development")
     clock = FrozenClock(DemoConfig().start)
     services = build_services(settings, clock=clock)
     started = time.perf_counter()
@@ -87,6 +87,7 @@ def sweep(
     max_batches: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
 ) -> None:
     """Run one sweep now (what the scheduled deployment runs). Safe to run again: nothing is sent twice."""
+    refuse_unsafe_secrets()
     _quiet_prefect()
     from flows.journey_sweep import journey_sweep
 
@@ -132,6 +133,18 @@ def funnel_command() -> None:
         console.print(funnel_table(funnel(session, services.journey.names)))
 
 
+def refuse_unsafe_secrets() -> None:
+    """Stop with exit code 2 and the fix, before any work, when the secrets are unsafe (not in development)."""
+    from aftercare.secrets_check import UnsafeSecrets, require_safe_secrets
+    from aftercare.settings import get_settings
+
+    try:
+        require_safe_secrets(get_settings())
+    except UnsafeSecrets as exc:
+        Console(stderr=True).print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
@@ -150,6 +163,9 @@ from aftercare.ops.cli import explain, status  # noqa: E402
 
 app.command("explain")(explain)
 app.command("status")(status)
+from aftercare.ops.consent_cli import consent  # noqa: E402
+
+app.command("consent")(consent)
 from aftercare.analytics.cli import lift_command  # noqa: E402
 
 app.command("lift")(lift_command)

@@ -1,7 +1,9 @@
 """Signed links: CSAT answers, one-click unsubscribe, preferences, reviews.
 
 A token is `base64url(json payload).base64url(HMAC-SHA256)`; it carries ids and an expiry, never an email
-or phone number, and a tampered or expired token is refused. Verification is constant-time.
+or phone number, and a tampered or expired token is refused. Verification is constant-time, and only the
+exact text `sign` produces is accepted: unpadded base64url in its one canonical spelling, nothing appended
+(a lenient base64 decoder ignores padding and anything after it, so `token + "=junk"` would still verify).
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,4096}\.[A-Za-z0-9_-]{1,64}")
 
 
 class InvalidLink(ValueError):
@@ -41,18 +46,22 @@ class LinkSigner:
         return f"{_b64(raw)}.{_b64(sig)}"
 
     def verify(self, token: str, now: datetime, *, kind: str | None = None) -> dict[str, Any]:
+        if not _TOKEN.fullmatch(token):
+            raise InvalidLink("malformed token")
+        raw_part, sig_part = token.split(".")
         try:
-            raw_part, sig_part = token.split(".", 1)
             raw = _unb64(raw_part)
             sig = _unb64(sig_part)
         except (ValueError, TypeError) as exc:
             raise InvalidLink("malformed token") from exc
+        if _b64(raw) != raw_part or _b64(sig) != sig_part or len(sig) != hashlib.sha256().digest_size:
+            raise InvalidLink("bad signature")  # other spare bits, or not a SHA-256 MAC: not the text we signed
         expected = hmac.new(self.secret, raw, hashlib.sha256).digest()
         if not hmac.compare_digest(sig, expected):
             raise InvalidLink("bad signature")
         try:
             payload = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidLink("malformed payload") from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
             raise InvalidLink("malformed payload")
@@ -73,6 +82,12 @@ class LinkSigner:
 
     def preferences(self, customer_id: int, now: datetime) -> str:
         return self.url("/preferences", {"k": "prefs", "c": customer_id}, now)
+
+    def referral_code(self, customer_id: int) -> str:
+        """The referrer's code on the store's referral landing: stable per customer, not guessable from the
+        id (the id is not in it), and found again from our side through the recorded referral click."""
+        digest = hmac.new(self.secret, f"referral-code:{customer_id}".encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest[:10]).decode()
 
     def review(self, order_id: int, product_id: str | None, now: datetime) -> str:
         payload: dict[str, Any] = {"k": "review", "o": order_id}

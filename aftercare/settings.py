@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -17,6 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".aftercare")
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "todo"}
+# Signs links only where `environment` is "development" (the demo, the tests): anywhere else a missing link
+# secret refuses to start (see aftercare/secrets_check.py), so this value can never sign a real customer's link.
+DEVELOPMENT_LINK_SECRET = "aftercare-local-development-link-secret"
+KiB = 1024
 
 
 class JourneyTimings(BaseSettings):
@@ -42,15 +47,31 @@ class JourneyTimings(BaseSettings):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
 
+    environment: Literal["development", "production"] = Field(
+        default="production",
+        description=(
+            "production (the default) refuses to start `serve`, `sweep` and the flows with a missing, placeholder "
+            "or short link or webhook secret. development (what `aftercare demo` and the tests set) signs links "
+            "with a built-in secret; never use it where real customers get links."
+        ),
+    )
     home: Path = DEFAULT_HOME
     database_url: str | None = Field(
         default=None, description="Any SQLAlchemy URL; defaults to a SQLite file under `home`."
     )
     public_base_url: str = "http://127.0.0.1:8000"
-    link_secret: SecretStr = SecretStr("aftercare-local-development-link-secret")
+    link_secret: SecretStr | None = Field(
+        default=None, description="Signs customer links; at least 32 bytes. Only development may leave it unset."
+    )
     link_ttl_days: int = 30
     store_name: str = "Aftercare Demo Store"
     support_email: str = "support@example.com"
+    consent_copy_version: str = Field(
+        default="2026-11-30",
+        max_length=32,
+        description="The version of the preferences and unsubscribe pages' text, kept with every choice made "
+        "on them (GDPR Art. 7(1) evidence). Change it whenever that text changes.",
+    )
 
     # Marketing guards
     frequency_cap_hours: float = 24.0
@@ -145,6 +166,30 @@ class Settings(BaseSettings):
         description="Signs POST /webhooks/helpdesk (HMAC-SHA256 of the raw body, hex, in X-Aftercare-Signature).",
     )
     csat_reply_window_days: float = 7.0
+    # Request bodies larger than these are refused with 413 before they are read (see webhooks/bodies.py).
+    max_body_bytes_shopify: int = Field(default=2048 * KiB, ge=1, description="Shopify webhook bodies.")
+    max_body_bytes_sendgrid: int = Field(
+        default=4096 * KiB, ge=1, description="SendGrid event batches (up to ~1,000 events each)."
+    )
+    max_body_bytes_twilio: int = Field(default=64 * KiB, ge=1, description="Twilio SMS and status callbacks.")
+    max_body_bytes_links: int = Field(default=16 * KiB, ge=1, description="The CSAT, unsubscribe, preferences forms.")
+
+    # Where review and referral links lead (see webhooks/redirects.py). Only http(s) URLs are accepted.
+    review_url_template: str | None = Field(
+        default=None,
+        description=(
+            "The review destination for one product: placeholders {product_id} and {handle}, e.g. "
+            "https://shop.example/products/{handle}#reviews or a review app's write-review URL."
+        ),
+    )
+    review_fallback_url: str | None = Field(
+        default=None,
+        description="Where a review link goes when the template cannot be filled (no product, no handle known).",
+    )
+    referral_url_template: str | None = Field(
+        default=None,
+        description="The store's referral landing page with the referrer's code: e.g. https://shop.example/r/{code}.",
+    )
 
     # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
     fault_after_sends: int | None = None
@@ -179,11 +224,28 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
                 raise ValueError(f"{name} is a placeholder; set a real secret")
+        for name, fields in (
+            ("review_url_template", REVIEW_FIELDS),
+            ("review_fallback_url", ()),
+            ("referral_url_template", REFERRAL_FIELDS),
+        ):
+            template = getattr(self, name)
+            if template is not None:
+                check_url_template(name, template, fields)
         if not 0.0 <= self.holdout_share < 1.0:
             raise ValueError("holdout_share must be in [0, 1)")
         if not 0 <= self.quiet_hours_start < self.quiet_hours_end <= 24:
             raise ValueError("quiet hours must satisfy 0 <= start < end <= 24")
         return self
+
+    @property
+    def link_signing_key(self) -> bytes:
+        """The link secret; in development only, the built-in one when none is set."""
+        if self.link_secret is not None:
+            return self.link_secret.get_secret_value().encode()
+        if self.environment == "development":
+            return DEVELOPMENT_LINK_SECRET.encode()
+        raise ValueError("AFTERCARE_LINK_SECRET is not set (only AFTERCARE_ENVIRONMENT=development may omit it)")
 
     @property
     def resolved_database_url(self) -> str:
@@ -207,6 +269,24 @@ class Settings(BaseSettings):
     def uses_twilio(self) -> bool:
         has_token = self.twilio_auth_token is not None or self.twilio_auth_token_block is not None
         return self.twilio_account_sid is not None and has_token
+
+
+REVIEW_FIELDS = ("product_id", "handle")
+REFERRAL_FIELDS = ("code",)
+
+
+def check_url_template(name: str, template: str, fields: tuple[str, ...]) -> None:
+    """An absolute http(s) URL whose only placeholders are `fields`; a redirect can then only go where the
+    operator configured it (a signed link cannot name its own destination: no open redirect)."""
+    try:
+        sample = template.format(**{f: "x" for f in fields})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{name}: only the placeholders {', '.join(fields) or '(none)'} are allowed") from exc
+    parts = urlsplit(sample)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "{" in parts.netloc:
+        raise ValueError(f"{name} must be an absolute http(s) URL")
+    if any("{" + f + "}" in urlsplit(template).netloc for f in fields):
+        raise ValueError(f"{name}: placeholders may not be in the host")
 
 
 @lru_cache(maxsize=1)

@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
     def fresh_services() -> Any:
         settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
                             sweep_batch_size=args.batch_size, sms_rate_per_second=args.send_rate,
-                            sweep_concurrency=args.concurrency)
+                            sweep_concurrency=args.concurrency, environment="development")
         return build_services(settings, clock=FrozenClock(NOW), email=LatencyEmailSender(latency),
                               sms=LatencySmsSender(latency, args.send_rate), engine=engine, migrate_db=False)
 

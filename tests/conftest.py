@@ -37,7 +37,8 @@ def skip_or_fail(reason: str) -> None:
 
 def make_settings(home: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {"home": home, "database_url": f"sqlite:///{(home / 'test.db').as_posix()}",
-                                 "outbox_dir": home / "outbox", "holdout_share": 0.0}
+                                 "outbox_dir": home / "outbox", "holdout_share": 0.0,
+                                 "environment": "development"}
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -68,7 +68,9 @@ class Customer(Base):
 
 
 class Consent(Base):
-    """The current consent per (customer, channel, purpose), with where and when it was given or revoked."""
+    """The current consent per (customer, channel, purpose): derived from `consent_events` on every change
+    (aftercare.services.consent_ledger), kept as a row so a sweep's batch load reads it in one query.
+    `source` is the holding statement's detail and `recorded_at` its own time."""
 
     __tablename__ = "consents"
     __table_args__ = (UniqueConstraint("customer_id", "channel", "purpose", name="uq_consents_key"),)
@@ -79,6 +81,27 @@ class Consent(Base):
     granted: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime]
+
+
+class ConsentEvent(Base):
+    """Every consent statement we received, append-only: the evidence that consent was given (GDPR Art. 7(1)).
+
+    Never updated or deleted; the current state (`consents`) is derived from these rows.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_customer", "customer_id", "channel", "purpose"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(String(16))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(24))  # aftercare.domain.consent.ConsentSource
+    detail: Mapped[str] = mapped_column(String(64))  # e.g. "shopify", "sms:stop", "link:one_click"
+    explicit: Mapped[bool] = mapped_column(Boolean, default=True)
+    stated_at: Mapped[datetime]  # the statement's own time
+    received_at: Mapped[datetime]  # when it reached us
+    text_version: Mapped[str | None] = mapped_column(String(32))  # our own page's copy, when shown
 
 
 class Product(Base):

@@ -86,6 +86,10 @@ def explain(order: Annotated[str, typer.Argument(help="Our order id, the store's
         name = f"{step.step} [{step.occurrence}]" if step.occurrence else step.step
         table.add_row(f"{name}\n[dim]{step.scope}, {step.trigger}[/dim]", step.status, due, decisions, messages)
     console.print(table)
+    if timeline.consent is not None:
+        from aftercare.ops.consent_cli import consent_tables
+
+        console.print(consent_tables(timeline.consent))
 
 
 def status() -> None:

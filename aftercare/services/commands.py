@@ -11,15 +11,30 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
 
 
 @dataclass(frozen=True)
 class ConsentIn:
+    """One consent statement: who said what, where, and when they said it (not when it reached us).
+
+    `detail` says precisely where ("shopify", "sms:stop", "link:one_click"); it is what the current-state
+    row shows as its source. `stated_at` None means "now" (our receipt time): our own pages and keywords.
+    """
+
     channel: Channel
     purpose: Purpose
     granted: bool
-    source: str
+    source: ConsentSource
+    detail: str = ""
+    stated_at: datetime | None = None
+    explicit: bool = True  # False for a platform echo (see aftercare.domain.consent)
+    text_version: str | None = None  # the version of our own page's text the customer saw
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", ConsentSource(self.source))
+        object.__setattr__(self, "detail", self.detail or self.source.value)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""One order's journey as a timeline: every step, when it was due, each decision with its reason, each message.
+"""One order's journey as a timeline: every step, when it was due, each decision with its reason, each message,
+and the customer's consent with the statements behind it.
 
 Returns plain data; `aftercare.ops.cli` renders it. No email address or phone number leaves this module:
 the customer is shown by id, with masked contact details.
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from aftercare.clock import as_utc
 from aftercare.db.models import Customer, DecisionLog, Message, Order, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
+from aftercare.services.consent_history import ConsentHistory, consent_history
 
 
 class OrderNotFound(LookupError):
@@ -76,6 +78,7 @@ class Timeline:
     email_masked: str | None
     phone_masked: str | None
     steps: list[StepLine]
+    consent: ConsentHistory | None = None  # the customer's consent now and every statement behind it
 
     @property
     def zone(self) -> ZoneInfo:
@@ -141,4 +144,5 @@ def explain(session: Session, ref: str) -> Timeline:
         order_status=order.status, placed_at=as_utc(order.placed_at), journey_id=journey.id,
         journey_status=journey.status, customer_id=customer.id, customer_timezone=customer.timezone or "UTC",
         email_masked=mask_email(customer.email), phone_masked=mask_phone(customer.phone), steps=ordered,
+        consent=consent_history(session, customer.id),
     )

@@ -7,6 +7,7 @@ session and never commit, so one inbox event is applied in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,6 @@ from aftercare.clock import as_utc
 from aftercare.contact import normalise_email, normalise_phone
 from aftercare.db.limits import clip
 from aftercare.db.models import (
-    Consent,
     CsatAnswer,
     Customer,
     Order,
@@ -31,11 +31,12 @@ from aftercare.db.models import (
 from aftercare.db.models import (
     Journey as JourneyRow,
 )
+from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
-from aftercare.services import scheduler
+from aftercare.services import consent_ledger, scheduler
 from aftercare.services.commands import (
     EXCEPTION_STATUSES,
     TRACKING_PROGRESS,
@@ -94,57 +95,48 @@ class Ingest:
             customer.points_expiring = data.points_expiring
             customer.points_expire_at = data.points_expire_at
         session.flush()
-        if data.consents:
-            known = {(c.channel, c.purpose): c for c in session.scalars(
-                select(Consent).where(Consent.customer_id == customer.id))}
-            for consent in data.consents:
-                self._apply_consent(session, customer, consent, now,
-                                    known.get((consent.channel.value, consent.purpose.value)))
-            session.flush()
+        consent_ledger.record(session, customer, data.consents, now)
         return customer
 
-    def set_consent(self, session: Session, customer: Customer, consent: ConsentIn, at: datetime) -> None:
-        row = session.scalar(
-            select(Consent).where(
-                Consent.customer_id == customer.id,
-                Consent.channel == consent.channel.value,
-                Consent.purpose == consent.purpose.value,
-            )
-        )
-        self._apply_consent(session, customer, consent, at, row)
-        session.flush()
+    def record_consent(self, session: Session, customer: Customer, statements: Sequence[ConsentIn],
+                       received_at: datetime) -> None:
+        """Keep consent statements as evidence; the newest statement per (channel, purpose) holds."""
+        consent_ledger.record(session, customer, statements, received_at)
 
-    def _apply_consent(self, session: Session, customer: Customer, consent: ConsentIn, at: datetime,
-                       row: Consent | None) -> None:
-        """The newest statement wins; an older one arriving late (webhooks are unordered) changes nothing."""
-        if row is None:
-            session.add(Consent(customer_id=customer.id, channel=consent.channel.value,
-                                purpose=consent.purpose.value, granted=consent.granted, source=consent.source,
-                                recorded_at=at))
-        elif row.recorded_at <= at and (row.granted != consent.granted or row.source != consent.source):
-            row.granted, row.source, row.recorded_at = consent.granted, consent.source, at
+    def email_unsubscribed(self, session: Session, customer: Customer, at: datetime, source: str, *,
+                           kind: ConsentSource = ConsentSource.UNSUBSCRIBE_LINK, received_at: datetime | None = None,
+                           text_version: str | None = None) -> None:
+        """An opt-out from email marketing, said at `at` (`source` says where, e.g. "link:one_click")."""
+        self._said(session, customer, [Purpose.MARKETING], Channel.EMAIL, False, kind, source, at, received_at,
+                   text_version)
 
-    def email_unsubscribed(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
-        customer.email_unsubscribed_at = customer.email_unsubscribed_at or at
-        self.set_consent(session, customer, ConsentIn(Channel.EMAIL, Purpose.MARKETING, False, source), at)
-
-    def email_resubscribed(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
-        customer.email_unsubscribed_at = None
-        self.set_consent(session, customer, ConsentIn(Channel.EMAIL, Purpose.MARKETING, True, source), at)
+    def email_resubscribed(self, session: Session, customer: Customer, at: datetime, source: str, *,
+                           kind: ConsentSource, received_at: datetime | None = None,
+                           text_version: str | None = None) -> None:
+        self._said(session, customer, [Purpose.MARKETING], Channel.EMAIL, True, kind, source, at, received_at,
+                   text_version)
 
     def email_bounced(self, session: Session, customer: Customer, at: datetime) -> None:
+        """Not a consent statement: the address does not work. Blocks every email, whatever consent says."""
         customer.email_bounced_at = customer.email_bounced_at or at
 
-    def sms_stopped(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
+    def sms_stopped(self, session: Session, customer: Customer, at: datetime, source: str, *,
+                    kind: ConsentSource = ConsentSource.SMS_KEYWORD, received_at: datetime | None = None) -> None:
         """STOP (or a provider's 21610): no SMS of any purpose until START."""
-        customer.sms_stopped_at = customer.sms_stopped_at or at
-        for purpose in Purpose:
-            self.set_consent(session, customer, ConsentIn(Channel.SMS, purpose, False, source), at)
+        self._said(session, customer, list(Purpose), Channel.SMS, False, kind, source, at, received_at, None)
 
-    def sms_started(self, session: Session, customer: Customer, at: datetime, source: str) -> None:
-        customer.sms_stopped_at = None
-        for purpose in Purpose:
-            self.set_consent(session, customer, ConsentIn(Channel.SMS, purpose, True, source), at)
+    def sms_started(self, session: Session, customer: Customer, at: datetime, source: str, *,
+                    received_at: datetime | None = None) -> None:
+        """START (UNSTOP, YES): lifts a STOP, restoring what it removed; it never creates consent."""
+        self._said(session, customer, list(Purpose), Channel.SMS, True, ConsentSource.SMS_KEYWORD, source, at,
+                   received_at, None)
+
+    def _said(self, session: Session, customer: Customer, purposes: list[Purpose], channel: Channel, granted: bool,
+              kind: ConsentSource, detail: str, at: datetime, received_at: datetime | None,
+              text_version: str | None) -> None:
+        statements = [ConsentIn(channel, purpose, granted, kind, detail, stated_at=at, text_version=text_version)
+                      for purpose in purposes]
+        consent_ledger.record(session, customer, statements, received_at or at)
 
     # Orders ------------------------------------------------------------------------------------------
     def record_order(self, session: Session, data: OrderIn, now: datetime) -> Order:

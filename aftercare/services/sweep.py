@@ -28,6 +28,7 @@ from aftercare.clock import Clock
 from aftercare.db.binds import member_of
 from aftercare.db.models import Customer, DecisionLog, Message, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
+from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
 from aftercare.journeys import events
@@ -551,7 +552,8 @@ class Sweeper:
         for customer_id in set(opted_out):
             customer = session.get(Customer, customer_id)
             if customer is not None:
-                self.ingest.sms_stopped(session, customer, now, source="provider:21610")
+                self.ingest.sms_stopped(session, customer, now, source="provider:21610",
+                                        kind=ConsentSource.CARRIER)
         for customer_id, channel in set(invalid):
             column = "phone_valid" if channel is Channel.SMS else "email_valid"
             session.execute(update(Customer).where(Customer.id == customer_id).values({column: False}))

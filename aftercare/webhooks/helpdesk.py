@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from aftercare.bootstrap import Services
 from aftercare.links import InvalidLink
 from aftercare.services import recovery
+from aftercare.webhooks import bodies
 
 SOURCE = "recovery"  # inbox source of both doors; topic "helpdesk" or "link"
 SIGNATURE_HEADER = "x-aftercare-signature"
@@ -128,12 +129,13 @@ def helpdesk_router(services_factory: Callable[[], Services]) -> APIRouter:
     async def helpdesk_webhook(request: Request) -> Response:
         services = services_factory()
         secret = services.settings.helpdesk_webhook_secret
-        body = await request.body()
-        if not signature_ok(body, request.headers.get(SIGNATURE_HEADER),
-                            secret.get_secret_value() if secret else None):
+        if secret is None or not request.headers.get(SIGNATURE_HEADER):  # refused before a byte is read
+            return JSONResponse({"detail": "signature verification failed"}, status_code=401)
+        body = await bodies.read_limited(request, services.settings.max_body_bytes_links)
+        if not signature_ok(body, request.headers.get(SIGNATURE_HEADER), secret.get_secret_value()):
             return JSONResponse({"detail": "signature verification failed"}, status_code=401)
         try:
-            event = parse_event(json.loads(body.decode("utf-8")))
+            event = parse_event(bodies.loads(body.decode("utf-8")))
         except BadEvent as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included

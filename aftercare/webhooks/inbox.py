@@ -20,7 +20,9 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from aftercare.bootstrap import Services
+from aftercare.clock import as_utc
 from aftercare.db.models import Customer, InboxEvent
+from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
 from aftercare.journeys.store_events import StoreEvent
 from aftercare.services.commands import ConsentIn, StoreEventIn
@@ -139,9 +141,9 @@ def _dispatch(session: Session, services: Services, event: InboxEvent, now: date
         if event.topic == "status":
             return twilio.apply_status(session, services.ingest, params, now)
         window = timedelta(days=services.settings.csat_reply_window_days)
-        return twilio.apply_inbound(session, services.ingest, params, now, window)
+        return twilio.apply_inbound(session, services.ingest, params, now, window, as_utc(event.received_at))
     if event.source == "link":
-        return _apply_link(session, services, event.topic, json.loads(event.body), now)
+        return _apply_link(session, services, event.topic, json.loads(event.body), now, as_utc(event.received_at))
     if event.source == "store":
         touched = services.ingest.record_store_event(session, store_event_from(json.loads(event.body), now), now)
         return f"store_event:{len(touched)}_scheduled"
@@ -218,8 +220,13 @@ def _record_warnings(event: InboxEvent, warnings: tuple[str, ...], order_externa
     )
 
 
-def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime) -> str:
+def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime,
+                said: datetime) -> str:
+    """A customer's own choice on our pages counts as said when they made it (`said`, the receipt time),
+    even when applied later, with the version of the page's text they saw."""
     ingest = services.ingest
+    if topic in ("review_click", "referral_click"):  # the stored event is the whole record: no choice changes
+        return f"{topic}:recorded"
     if topic == "csat":
         answer = ingest.record_csat(
             session, order_id=int(body["o"]), score=int(body["s"]), channel="email", at=now, now=now
@@ -228,19 +235,18 @@ def _apply_link(session: Session, services: Services, topic: str, body: dict[str
     customer = session.get(Customer, int(body["c"]))
     if customer is None:
         raise UnknownCustomer(str(body["c"]))
+    version = services.settings.consent_copy_version
     if topic == "unsubscribe":
-        ingest.email_unsubscribed(session, customer, now, source=f"link:{body.get('via', 'page')}")
+        via = body.get("via", "page")
+        ingest.email_unsubscribed(session, customer, said, source=f"link:{via}", received_at=said,
+                                  text_version=version if via == "page" else None)
         return "unsubscribed"
     if topic == "preferences":
-        if body["email_marketing"]:
-            ingest.email_resubscribed(session, customer, now, source="link:preferences")
-        else:
-            ingest.email_unsubscribed(session, customer, now, source="link:preferences")
-        ingest.set_consent(
-            session,
-            customer,
-            ConsentIn(Channel.SMS, Purpose.MARKETING, bool(body["sms_marketing"]), "link:preferences"),
-            now,
-        )
+        ingest.record_consent(session, customer, [
+            ConsentIn(Channel.EMAIL, Purpose.MARKETING, bool(body["email_marketing"]), ConsentSource.PREFERENCES,
+                      "link:preferences", text_version=version),
+            ConsentIn(Channel.SMS, Purpose.MARKETING, bool(body["sms_marketing"]), ConsentSource.PREFERENCES,
+                      "link:preferences", text_version=version),
+        ], said)
         return "preferences"
     return "ignored:unknown_topic"

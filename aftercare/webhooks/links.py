@@ -1,8 +1,14 @@
 """The signed customer links: CSAT answers, one-click unsubscribe (RFC 8058) and the preferences page.
 
+A GET never changes anything: mail scanners and link previews fetch every link in an email, so a GET only
+shows a page whose button POSTs the choice (the CSAT page has the clicked score pre-selected and a comment
+box). Only a POST records: the page's button, or the mail client's RFC 8058 one-click POST.
+
 A missing or malformed token is a 400, a tampered, expired or wrong-kind one a 403; nothing changes.
-A request that would change something is stored in the inbox and applied like any webhook; one that
-would change nothing (already unsubscribed, preferences unchanged) is answered from the current state.
+A token naming an order or customer we do not hold gets the same page as one we do, and changes nothing
+(no enumeration of ids with a forged or leaked token). A choice (unsubscribe, preferences saved) is stored in
+the inbox and applied like any webhook, even when it repeats the current state: it is the customer's newest
+statement and is kept as consent evidence. A CSAT comment is kept in the stored event's body.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from aftercare.bootstrap import Services
-from aftercare.db.models import Consent, Customer
+from aftercare.db.models import Consent, Customer, Order
 from aftercare.links import InvalidLink
-from aftercare.webhooks import inbox
+from aftercare.webhooks import bodies, inbox
+
+MAX_COMMENT_CHARS = 2000
+NO_MARKETING = {"email_marketing": False, "sms_marketing": False, "sms_stopped": False}
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -36,7 +45,7 @@ def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(_env.get_template(name).render(**values), status_code=status)
 
 
-def _error(services: Services, status: int, text: str) -> HTMLResponse:
+def error_page(services: Services, status: int, text: str) -> HTMLResponse:
     return page(
         "message.html",
         status,
@@ -50,20 +59,30 @@ def _claims(
     services: Services, token: str | None, kind: str, fields: tuple[str, ...]
 ) -> dict[str, int] | HTMLResponse:
     if not token:
-        return _error(services, 400, "The link is incomplete.")
+        return error_page(services, 400, "The link is incomplete.")
     try:
         payload = services.links.verify(token, services.clock.now(), kind=kind)
     except InvalidLink as exc:
         malformed = str(exc).startswith("malformed")
-        return _error(
+        return error_page(
             services,
             400 if malformed else 403,
             "The link is incomplete." if malformed else "The link has expired or is not valid.",
         )
     values = {f: payload.get(f) for f in fields}
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
-        return _error(services, 400, "The link is incomplete.")
+        return error_page(services, 400, "The link is incomplete.")
     return values  # type: ignore[return-value]
+
+
+def _order_exists(services: Services, order_id: int) -> bool:
+    with services.session_factory() as session:
+        return session.get(Order, order_id) is not None
+
+
+async def _form(request: Request, services: Services) -> dict[str, list[str]]:
+    body = await bodies.read_limited(request, services.settings.max_body_bytes_links)
+    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)  # a few KiB at most
 
 
 def _marketing_state(services: Services, customer_id: int) -> dict[str, bool] | None:
@@ -100,17 +119,34 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
     router = APIRouter()
 
     @router.get("/csat", response_class=HTMLResponse)
-    async def csat(request: Request, t: str | None = None) -> HTMLResponse:
+    async def csat_page(request: Request, t: str | None = None) -> HTMLResponse:
+        """Shows the question with the clicked score chosen; records nothing (scanners GET every link)."""
         services = services_factory()
         claims = _claims(services, t, "csat", ("o", "s"))
         if isinstance(claims, HTMLResponse):
             return claims
         if not 1 <= claims["s"] <= 5:
-            return _error(services, 400, "The link is incomplete.")
-        # The first answer for an order counts (as in Ingest.record_csat): any later click is a duplicate.
-        note = await run_in_threadpool(_store, services, "csat", f"link:csat:{claims['o']}", claims)
-        if note == "pending":
-            return _error(services, 404, "We could not find this order.")
+            return error_page(services, 400, "The link is incomplete.")
+        return page("csat.html", store_name=services.settings.store_name, token=t, chosen=claims["s"])
+
+    @router.post("/csat", response_class=HTMLResponse)
+    async def csat(request: Request, t: str | None = None) -> HTMLResponse:
+        """Records the score the customer confirmed (the form's, else the link's) and their comment."""
+        services = services_factory()
+        claims = _claims(services, t, "csat", ("o", "s"))
+        if isinstance(claims, HTMLResponse):
+            return claims
+        form = await _form(request, services)
+        chosen = form.get("score", [str(claims["s"])])[0].strip()
+        if chosen not in {"1", "2", "3", "4", "5"}:
+            return error_page(services, 400, "Please choose a score from 1 to 5.")
+        comment = form.get("comment", [""])[0].strip()[:MAX_COMMENT_CHARS]
+        if await run_in_threadpool(_order_exists, services, claims["o"]):
+            body: dict[str, Any] = {"o": claims["o"], "s": int(chosen)}
+            if comment:
+                body["comment"] = comment
+            # The first answer for an order counts (as in Ingest.record_csat): any later one is a duplicate.
+            await run_in_threadpool(_store, services, "csat", f"link:csat:{claims['o']}", body)
         return page(
             "message.html",
             store_name=services.settings.store_name,
@@ -130,15 +166,16 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
     async def unsubscribe(request: Request, t: str | None = None) -> HTMLResponse:
         """RFC 8058 one-click (body `List-Unsubscribe=One-Click`) and the confirm page's button alike."""
         services = services_factory()
-        body = (await request.body()).decode("utf-8", errors="replace")
         claims = _claims(services, t, "unsub", ("c",))
         if isinstance(claims, HTMLResponse):
             return claims
+        form = await _form(request, services)
         state = await run_in_threadpool(_marketing_state, services, claims["c"])
-        if state is None:
-            return _error(services, 404, "We could not find your subscription.")
-        if state["email_marketing"]:
-            via = "one_click" if "List-Unsubscribe=One-Click" in body else "page"
+        if state is not None:
+            # Recorded even when already unsubscribed: each click is the customer's newest statement, which an
+            # older platform statement arriving later must not undo (aftercare.domain.consent). A customer we
+            # do not hold gets the same page, and nothing is stored.
+            via = "one_click" if form.get("List-Unsubscribe") == ["One-Click"] else "page"
             await run_in_threadpool(
                 _store,
                 services,
@@ -159,9 +196,7 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
         claims = _claims(services, t, "prefs", ("c",))
         if isinstance(claims, HTMLResponse):
             return claims
-        state = await run_in_threadpool(_marketing_state, services, claims["c"])
-        if state is None:
-            return _error(services, 404, "We could not find your preferences.")
+        state = await run_in_threadpool(_marketing_state, services, claims["c"]) or NO_MARKETING
         return page(
             "preferences.html", store_name=services.settings.store_name, token=t, saved=False, **state
         )
@@ -169,24 +204,22 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
     @router.post("/preferences", response_class=HTMLResponse)
     async def save_preferences(request: Request, t: str | None = None) -> HTMLResponse:
         services = services_factory()
-        body = (await request.body()).decode("utf-8", errors="replace")
         claims = _claims(services, t, "prefs", ("c",))
         if isinstance(claims, HTMLResponse):
             return claims
-        form = parse_qs(body)
+        form = await _form(request, services)
         wanted = {
             "email_marketing": form.get("email_marketing", [""])[0] == "on",
             "sms_marketing": form.get("sms_marketing", [""])[0] == "on",
         }
         state = await run_in_threadpool(_marketing_state, services, claims["c"])
-        if state is None:
-            return _error(services, 404, "We could not find your preferences.")
-        if any(state[k] != v for k, v in wanted.items()):
-            key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
-            await run_in_threadpool(
-                _store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted}
-            )
-            state = {**state, **wanted}
+        if state is None:  # no such customer: the same page as for one, and nothing stored
+            return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True,
+                        **{**NO_MARKETING, **wanted})
+        # Recorded even when nothing changes: saving the page is the customer's newest statement.
+        key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
+        await run_in_threadpool(_store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted})
+        state = {**state, **wanted}
         return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True, **state)
 
     return router

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from aftercare.contact import normalise_email
 from aftercare.db.models import Customer, Message
+from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import MessageStatus
 from aftercare.providers.sendgrid import CUSTOM_ARG
 from aftercare.services.ingest import Ingest
@@ -62,7 +63,10 @@ def _customer(session: Session, message: Message | None, event: dict[str, Any]) 
 
 
 def apply(session: Session, ingest: Ingest, event: dict[str, Any], now: datetime) -> str:
-    """Apply one event; returns a short note of what happened (for the inbox row, no personal data)."""
+    """Apply one event; returns a short note of what happened (for the inbox row, no personal data).
+
+    An opt-out or resubscribe counts at the event's own time, so one delivered late (SendGrid retries for
+    up to 72 hours) never undoes a newer choice the customer made."""
     kind = str(event.get("event") or "")
     at = event_time(event, now)
     message = find_message(session, event)
@@ -87,12 +91,15 @@ def apply(session: Session, ingest: Ingest, event: dict[str, Any], now: datetime
         ingest.email_bounced(session, customer, at)
     elif kind == "spamreport":
         # SendGrid suppresses every later mail to a spam reporter; we stop both marketing and the rest.
-        ingest.email_unsubscribed(session, customer, at, source="sendgrid:spamreport")
+        ingest.email_unsubscribed(session, customer, at, source="sendgrid:spamreport", kind=ConsentSource.COMPLAINT,
+                                  received_at=now)
         ingest.email_bounced(session, customer, at)
     elif kind in ("unsubscribe", "group_unsubscribe"):
-        ingest.email_unsubscribed(session, customer, at, source=f"sendgrid:{kind}")
+        ingest.email_unsubscribed(session, customer, at, source=f"sendgrid:{kind}",
+                                  kind=ConsentSource.EMAIL_PROVIDER, received_at=now)
     elif kind == "group_resubscribe":
-        ingest.email_resubscribed(session, customer, at, source="sendgrid:group_resubscribe")
+        ingest.email_resubscribed(session, customer, at, source="sendgrid:group_resubscribe",
+                                  kind=ConsentSource.EMAIL_PROVIDER, received_at=now)
     return note
 
 

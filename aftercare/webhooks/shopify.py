@@ -15,6 +15,7 @@ from typing import Any
 
 from aftercare.db.limits import fit, fit_or_drop
 from aftercare.db.models import Customer, Order, OrderItem, Shipment
+from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
 from aftercare.rendering.safety import safe_url
 from aftercare.services.commands import ConsentIn, CustomerIn, FulfillmentIn, ItemIn, OrderIn, RefundIn
@@ -105,18 +106,40 @@ def guess_timezone(address: dict[str, Any] | None, default: str = "UTC") -> str:
     return STATE_ZONES.get((country, province)) or COUNTRY_ZONES.get(country) or default
 
 
-def _consents(customer: dict[str, Any]) -> tuple[ConsentIn, ...]:
+def _lenient_time(value: Any) -> datetime | None:
+    """A consent or record time, or None when absent or unreadable: a bad timestamp never costs an order."""
+    try:
+        return parse_time(value) if value else None
+    except ValueError:
+        return None
+
+
+# A consent state the customer chose; `not_subscribed` (never asked), `pending` (double opt-in unconfirmed),
+# `invalid` and `redacted` are not choices, so they never outrank a choice made with us.
+EXPLICIT_STATES = frozenset({"subscribed", "unsubscribed"})
+
+
+def _platform_consent(channel: Channel, purpose: Purpose, consent: dict[str, Any],
+                      record_time: datetime | None) -> ConsentIn:
+    """Shopify's consent as a statement at Shopify's own time: `consent_updated_at`, else the record's
+    `updated_at` (then only an echo: the platform repeating what it last knew)."""
+    state = str(consent["state"])
+    own_time = _lenient_time(consent.get("consent_updated_at"))
+    return ConsentIn(channel, purpose, state == "subscribed", ConsentSource.PLATFORM, "shopify",
+                     stated_at=own_time or record_time, explicit=own_time is not None and state in EXPLICIT_STATES)
+
+
+def _consents(customer: dict[str, Any], record_time: datetime | None) -> tuple[ConsentIn, ...]:
     """Marketing consent as Shopify recorded it. Transactional SMS only with SMS marketing consent: Shopify
     has no separate flag, and texting a number nobody agreed to be texted on is the worse mistake."""
     out: list[ConsentIn] = []
     email = _dict(customer.get("email_marketing_consent"))
     if email.get("state"):
-        out.append(ConsentIn(Channel.EMAIL, Purpose.MARKETING, email["state"] == "subscribed", "shopify"))
+        out.append(_platform_consent(Channel.EMAIL, Purpose.MARKETING, email, record_time))
     sms = _dict(customer.get("sms_marketing_consent"))
     if sms.get("state"):
-        granted = sms["state"] == "subscribed"
-        out.append(ConsentIn(Channel.SMS, Purpose.MARKETING, granted, "shopify"))
-        out.append(ConsentIn(Channel.SMS, Purpose.TRANSACTIONAL, granted, "shopify"))
+        out.append(_platform_consent(Channel.SMS, Purpose.MARKETING, sms, record_time))
+        out.append(_platform_consent(Channel.SMS, Purpose.TRANSACTIONAL, sms, record_time))
     return tuple(out)
 
 
@@ -144,7 +167,7 @@ def map_customer(
         timezone=guess_timezone(address, default_timezone),
         region=fit(str(address.get("country_code")), Customer.region, "region", notes)
         if address.get("country_code") else None,
-        consents=_consents(customer),
+        consents=_consents(customer, _lenient_time(customer.get("updated_at") or order.get("updated_at"))),
     )
 
 

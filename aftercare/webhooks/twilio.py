@@ -1,6 +1,8 @@
 """Twilio inbound SMS and status callbacks -> opt-outs, CSAT answers and the ledger.
 
-Inbound bodies are matched whole (trimmed, case-insensitive), as Twilio's own opt-out handling does.
+Inbound bodies are matched whole (trimmed, case-insensitive), as Twilio's own opt-out handling does, with
+Twilio's documented keywords. An opt-in keyword (START, UNSTOP, YES) lifts a STOP and restores only what it
+removed: it never creates consent (aftercare.domain.consent). HELP changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from aftercare.contact import normalise_phone
 from aftercare.db.models import CsatAnswer, Customer, Message
+from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import MessageStatus
 from aftercare.services.ingest import Ingest
 from aftercare.webhooks import ledger
@@ -80,19 +83,22 @@ def customers_by_phone(session: Session, raw: str) -> list[Customer]:
 
 
 def apply_inbound(
-    session: Session, ingest: Ingest, params: dict[str, str], now: datetime, survey_window: timedelta
+    session: Session, ingest: Ingest, params: dict[str, str], now: datetime, survey_window: timedelta,
+    received_at: datetime | None = None,
 ) -> str:
+    """Apply one inbound SMS; a keyword counts as said when it reached us (`received_at`), not when applied."""
+    said = received_at or now
     intent, score = classify(params.get("Body", ""))
     customers = customers_by_phone(session, params.get("From", ""))
     if not customers:
         return f"{intent.value}:unknown_sender"
     if intent is Intent.STOP:
         for customer in customers:
-            ingest.sms_stopped(session, customer, now, source="sms:stop")
+            ingest.sms_stopped(session, customer, said, source="sms:stop", received_at=said)
         return "stop:recorded"
     if intent is Intent.START:
         for customer in customers:
-            ingest.sms_started(session, customer, now, source="sms:start")
+            ingest.sms_started(session, customer, said, source="sms:start", received_at=said)
         return "start:recorded"
     if intent is Intent.SCORE and score is not None:
         order_id = surveyed_order(session, [c.id for c in customers], now, survey_window,
@@ -138,5 +144,5 @@ def apply_status(session: Session, ingest: Ingest, params: dict[str, str], now: 
     if code == "21610":  # the recipient had sent STOP: record it as ours too
         customer = ledger.customer_of(session, message)
         if customer is not None:
-            ingest.sms_stopped(session, customer, now, source="provider:21610")
+            ingest.sms_stopped(session, customer, now, source="provider:21610", kind=ConsentSource.CARRIER)
     return "advanced" if moved else "not_forward"

@@ -35,7 +35,8 @@ def test_the_sweep_sends_its_batches_from_a_dask_cluster_exactly_once(tmp_path: 
     url = f"sqlite:///{tmp_path / 'dask.db'}"
     outbox = tmp_path / "outbox"
     for name, value in {"AFTERCARE_HOME": str(tmp_path), "AFTERCARE_DATABASE_URL": url,
-                        "AFTERCARE_OUTBOX_DIR": str(outbox), "AFTERCARE_HOLDOUT_SHARE": "0"}.items():
+                        "AFTERCARE_OUTBOX_DIR": str(outbox), "AFTERCARE_HOLDOUT_SHARE": "0",
+                        "AFTERCARE_ENVIRONMENT": "development"}.items():
         monkeypatch.setenv(name, value)  # what the Dask worker processes build their services from
     email, sms = FakeEmailSender(), FakeSmsSender()
     services = build_services(make_settings(tmp_path, database_url=url, outbox_dir=outbox, holdout_share=0.0),

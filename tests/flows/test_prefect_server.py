@@ -114,6 +114,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
         AFTERCARE_DATABASE_URL=f"sqlite:///{(app_home / 'test.db').as_posix()}",
         AFTERCARE_OUTBOX_DIR=str(app_home / "outbox"),
         AFTERCARE_HOLDOUT_SHARE="0",
+        AFTERCARE_ENVIRONMENT="development",
         AFTERCARE_FAULT_AFTER_SENDS="4",
         AFTERCARE_FAULT_ONCE_FILE=str(tmp_path / "crashed-once"),
     )

@@ -103,6 +103,7 @@ def _job_env(db: str, home: Path) -> dict[str, str]:
         "AFTERCARE_HOME": str(home),
         "AFTERCARE_OUTBOX_DIR": str(home / "outbox"),
         "AFTERCARE_HOLDOUT_SHARE": "0",  # no holdout hides a send
+        "AFTERCARE_ENVIRONMENT": "development",  # a test: the built-in link secret is fine
     }
 
 

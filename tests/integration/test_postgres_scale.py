@@ -74,7 +74,7 @@ def _sweep_process(url: str, worker: str, now_iso: str, crash_at: str | None, ma
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     engine = make_engine(url)
     settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
-                        sweep_lease_seconds=int(LEASE.total_seconds()))
+                        sweep_lease_seconds=int(LEASE.total_seconds()), environment="development")
     services = build_services(settings, clock=FrozenClock(datetime.fromisoformat(now_iso)),
                               email=_TableSender(dsn, "email", worker), sms=_TableSender(dsn, "sms", worker),
                               renderer=_StubRenderer(), engine=engine, migrate_db=False)  # type: ignore[arg-type]
@@ -194,7 +194,8 @@ def test_the_claim_reads_the_partial_due_index(pg_url: str, tmp_path: Path) -> N
 
     _seed(pg_url, 1_000, pending=200_000)
     engine = make_engine(pg_url)
-    services = build_services(Settings(home=tmp_path, database_url=pg_url), clock=FrozenClock(NOW),
+    settings = Settings(home=tmp_path, database_url=pg_url, environment="development")
+    services = build_services(settings, clock=FrozenClock(NOW),
                               email=FakeEmailSender(), sms=FakeSmsSender(), engine=engine, migrate_db=False)
     compiled = services.sweeper.claim_statement(NOW, "w", 500).compile(dialect=engine.dialect)
     with engine.connect() as conn:

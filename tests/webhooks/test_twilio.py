@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from aftercare.bootstrap import Services
 from aftercare.db.models import Consent, CsatAnswer, Customer, InboxEvent
@@ -130,4 +130,41 @@ def test_a_signed_form_without_a_message_sid_gets_400(client: TestClient, servic
     before = snapshot(services)
     assert twilio_post(client, "/webhooks/twilio/inbound", {"Body": "STOP"}).status_code == 400
     assert twilio_post(client, "/webhooks/twilio/status", {"MessageSid": "SMx"}).status_code == 400
+    assert snapshot(services) == before
+
+
+def test_a_signed_start_replayed_without_its_idempotency_header_changes_nothing(
+    client: TestClient, services: Services
+) -> None:
+    """`I-Twilio-Idempotency-Token` is not signed: a captured START replayed without it must not re-subscribe."""
+    place_order(services)
+    twilio_post(client, "/webhooks/twilio/inbound", inbound("STOP", "SM10"))
+    start = inbound("START", "SM11")
+    twilio_post(client, "/webhooks/twilio/inbound", start, headers={"I-Twilio-Idempotency-Token": "idem-11"})
+    services.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    twilio_post(client, "/webhooks/twilio/inbound", inbound("STOP", "SM12"))
+    assert customer(services).sms_stopped_at is not None
+    before = snapshot(services)
+    services.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    assert twilio_post(client, "/webhooks/twilio/inbound", start).status_code == 200
+    assert twilio_post(client, "/webhooks/twilio/inbound", start,
+                       headers={"I-Twilio-Idempotency-Token": "a-fresh-one"}).status_code == 200
+    assert snapshot(services) == before
+    assert customer(services).sms_stopped_at is not None
+
+
+def test_a_status_callback_replayed_under_another_idempotency_token_changes_nothing(
+    client: TestClient, services: Services
+) -> None:
+    order_id = place_order(services)
+    mid = a_message(services, order_id=order_id, channel="sms", provider_id="SMst")
+    failed = {"MessageSid": "SMst", "AccountSid": "ACtest", "MessageStatus": "undelivered", "ErrorCode": "21610"}
+    twilio_post(client, "/webhooks/twilio/status", failed, headers={"I-Twilio-Idempotency-Token": "t-1"})
+    assert message_row(services, mid).status == "failed"
+    with services.session_factory() as session:
+        session.execute(update(Customer).values(sms_stopped_at=None))  # say the customer texted START since
+        session.commit()
+    before = snapshot(services)
+    assert twilio_post(client, "/webhooks/twilio/status", failed,
+                       headers={"I-Twilio-Idempotency-Token": "t-2"}).status_code == 204
     assert snapshot(services) == before

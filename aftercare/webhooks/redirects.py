@@ -1,0 +1,141 @@
+"""Review and referral links: record the click, then send the customer on (303) to the store's own page.
+
+A review request links to `/review?t=` (one per product, or one for the order); a referral invitation to
+`/refer?t=`. The destination is only ever one of the operator's URL templates (`review_url_template`,
+`review_fallback_url`, `referral_url_template`, checked as absolute http(s) URLs when settings load), filled
+with URL-quoted values: a link cannot name where it goes, so there is no open redirect.
+
+A GET records here, unlike the CSAT and unsubscribe links, because a click changes no customer choice: it
+adds one append-only inbox event (`review_click` / `referral_click`) and touches no consent, CSAT or step.
+A link scanner's fetch is then one more click in the count, never a decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from aftercare.bootstrap import Services
+from aftercare.db.models import OrderItem, Product
+from aftercare.links import InvalidLink
+from aftercare.settings import Settings
+from aftercare.webhooks import inbox
+from aftercare.webhooks.links import error_page, page
+
+log = logging.getLogger(__name__)
+
+
+def _fill(template: str, values: dict[str, str | None]) -> str | None:
+    """The template with every placeholder it uses filled (URL-quoted); None when one has no value."""
+    needed = [name for name in values if "{" + name + "}" in template]
+    if not all(values[name] for name in needed):
+        return None
+    return template.format(**{name: quote(value or "", safe="") for name, value in values.items()})
+
+
+def handle_of(product_url: str | None) -> str | None:
+    """A Shopify product handle from the product's URL (`.../products/<handle>`), if it has one."""
+    parts = [p for p in urlsplit(product_url or "").path.split("/") if p]
+    return parts[parts.index("products") + 1] if "products" in parts[:-1] else None
+
+
+def review_destination(settings: Settings, product_id: str | None, handle: str | None) -> str | None:
+    template = settings.review_url_template
+    if template and product_id:
+        filled = _fill(template, {"product_id": product_id, "handle": handle})
+        if filled:
+            return filled
+    return settings.review_fallback_url
+
+
+def referral_destination(settings: Settings, code: str) -> str | None:
+    template = settings.referral_url_template
+    return _fill(template, {"code": code}) if template else None
+
+
+def _review_target(services: Services, order_id: int, product_id: str | None) -> tuple[str | None, str | None]:
+    """The product reviewed (the link's, else the order's first item) and its handle, if known."""
+    with services.session_factory() as session:
+        if product_id is None:
+            product_id = session.scalar(
+                select(OrderItem.product_id).where(OrderItem.order_id == order_id).order_by(OrderItem.id).limit(1)
+            )
+        product = session.get(Product, product_id) if product_id else None
+        return product_id, handle_of(product.url if product else None)
+
+
+def _record_click(services: Services, topic: str, body: dict[str, Any]) -> None:
+    item = {
+        "source": "link",
+        "dedup_key": f"link:{topic}:{uuid.uuid4().hex}",
+        "topic": topic,
+        "headers": {},
+        "body": json.dumps(body, sort_keys=True),
+    }
+    inbox.store_and_apply(services, [item])
+
+
+def _verified(services: Services, token: str | None, kind: str) -> dict[str, Any] | HTMLResponse:
+    try:
+        return services.links.verify(token or "", services.clock.now(), kind=kind)
+    except InvalidLink as exc:
+        if not token or str(exc).startswith("malformed"):
+            return error_page(services, 400, "The link is incomplete.")
+        return error_page(services, 403, "The link has expired or is not valid.")
+
+
+def _go(url: str) -> Response:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _unavailable(services: Services, what: str) -> HTMLResponse:
+    log.warning("a %s link was followed but no %s destination is configured", what, what)
+    return page(
+        "message.html",
+        store_name=services.settings.store_name,
+        title="Thank you",
+        text=f"Our {what} page is not available right now. Please try again later.",
+    )
+
+
+def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/review", response_model=None)
+    async def review(request: Request, t: str | None = None) -> Response:
+        services = services_factory()
+        claims = _verified(services, t, "review")
+        if isinstance(claims, HTMLResponse):
+            return claims
+        order_id, product_id = claims.get("o"), claims.get("p")
+        if not isinstance(order_id, int) or isinstance(order_id, bool) or not isinstance(product_id, str | None):
+            return error_page(services, 400, "The link is incomplete.")
+        product_id, handle = await run_in_threadpool(_review_target, services, order_id, product_id)
+        await run_in_threadpool(_record_click, services, "review_click", {"o": order_id, "p": product_id})
+        destination = review_destination(services.settings, product_id, handle)
+        return _go(destination) if destination else _unavailable(services, "review")
+
+    @router.get("/refer", response_model=None)
+    async def refer(request: Request, t: str | None = None) -> Response:
+        services = services_factory()
+        claims = _verified(services, t, "refer")
+        if isinstance(claims, HTMLResponse):
+            return claims
+        customer_id = claims.get("c")
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+            return error_page(services, 400, "The link is incomplete.")
+        code = services.links.referral_code(customer_id)
+        await run_in_threadpool(_record_click, services, "referral_click", {"c": customer_id, "code": code})
+        destination = referral_destination(services.settings, code)
+        return _go(destination) if destination else _unavailable(services, "referral")
+
+    return router
