@@ -69,7 +69,8 @@ class JourneyKit:
     def start(cls, home: Path, *, journey: Journey | None = None, start: datetime | None = None,
               **settings: Any) -> JourneyKit:
         values: dict[str, Any] = {"home": home, "database_url": f"sqlite:///{(home / 'kit.db').as_posix()}",
-                                  "outbox_dir": home / "outbox", "holdout_share": 0.0}
+                                  "outbox_dir": home / "outbox", "holdout_share": 0.0,
+                                  "environment": "development"}  # a test: the built-in link secret is fine
         values.update(settings)
         clock = FrozenClock(start or datetime(2026, 3, 2, 15, 0, tzinfo=ZoneInfo("UTC")))
         email, sms = FakeEmailSender(), FakeSmsSender()
