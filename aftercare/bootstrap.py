@@ -30,6 +30,7 @@ from aftercare.secrets_check import require_safe_secrets
 from aftercare.services.cross_sell import CrossSeller
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings
+from aftercare.services.reconcile import Reconciler, windows_from
 from aftercare.services.sweep import Sweeper
 from aftercare.settings import Settings, get_settings
 from aftercare.winback.store import load_rule
@@ -79,6 +80,12 @@ def _default_providers(settings: Settings) -> tuple[EmailSender, SmsSender]:
     return email or OutboxEmailSender(outbox), sms or OutboxSmsSender(outbox)
 
 
+def configured_journey(settings: Settings | None = None) -> Journey:
+    """The journey this process runs, without building a database or providers: what the run-journey form
+    offers as its step choices."""
+    return load_journey(settings or get_settings())
+
+
 def build_services(
     settings: Settings | None = None,
     *,
@@ -98,7 +105,7 @@ def build_services(
         migrate(engine)
     session_factory = make_session_factory(engine)
     clock = clock or SystemClock()
-    journey = journey or load_journey(settings)
+    journey = journey or configured_journey(settings)
     policy = policy_from(settings)
     renderer = renderer or Renderer(store_dirs=journey.template_dirs)
     if email is None or sms is None:
@@ -143,6 +150,12 @@ def _install_test_fault(sweeper: Sweeper, after: int, once_file: Path | None) ->
     sweeper.email = CountingEmailSender(sweeper.email, counter)
     sweeper.sms = CountingSmsSender(sweeper.sms, counter)
     sweeper.fault = crash_after_sends(counter, after, once_file)
+
+
+def build_reconciler(services: Services) -> Reconciler:
+    """The reconciler of `unknown` outcomes, on the services' own database, clock, sweep and SMS sender."""
+    return Reconciler(session_factory=services.session_factory, clock=services.clock, journey=services.journey,
+                      sweeper=services.sweeper, sms=services.sweeper.sms, windows=windows_from(services.settings))
 
 
 _lock = threading.Lock()

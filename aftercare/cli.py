@@ -26,6 +26,20 @@ def _quiet_prefect() -> None:
     # The ephemeral server's telemetry and shutdown chatter is not the user's business in a CLI run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    # Should a temporary server start after all (a flow run outside the CLI's own paths), give a busy machine time.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _through_prefect() -> bool:
+    """Run as a Prefect flow only when a Prefect API is configured; else the same code runs directly, with no
+    temporary Prefect server to wait for (see `aftercare.prefect_api`)."""
+    from aftercare.prefect_api import prefect_api_configured
+
+    if prefect_api_configured():
+        return True
+    Console(stderr=True).print("[dim]no Prefect API configured (PREFECT_API_URL): running directly, "
+                               "not as a Prefect flow run[/dim]")
+    return False
 
 
 @app.command()
@@ -66,9 +80,9 @@ def demo(
         bar = progress.add_task("sim", total=days * ticks_per_day, day=0, days=days)
         demo_flow.progress_hook = lambda done, total: progress.update(bar, completed=done,
                                                                       day=done // ticks_per_day)
+        run = demo_flow.demo_store if _through_prefect() else demo_flow.demo_store.fn
         try:
-            result = demo_flow.demo_store(seed=seed, customers=customers, order_days=order_days, days=days,
-                                          tick_minutes=tick_minutes)
+            result = run(seed=seed, customers=customers, order_days=order_days, days=days, tick_minutes=tick_minutes)
         finally:
             demo_flow.progress_hook = None
     wall = time.perf_counter() - started
@@ -89,25 +103,37 @@ def sweep(
     """Run one sweep now (what the scheduled deployment runs). Safe to run again: nothing is sent twice."""
     refuse_unsafe_secrets()
     _quiet_prefect()
-    from flows.journey_sweep import journey_sweep
+    if _through_prefect():
+        from flows.journey_sweep import journey_sweep
 
-    result = journey_sweep(batch_size=batch_size, max_batches=max_batches)
+        result = journey_sweep(batch_size=batch_size, max_batches=max_batches)
+    else:  # the sweep service itself, without importing Prefect (an empty sweep: about `aftercare --help`)
+        from aftercare.bootstrap import get_services
+        from flows.run_context import sweep_worker_id
+
+        sweeper = get_services().sweeper
+        result = sweeper.run(worker_id=sweep_worker_id(None), max_batches=max_batches,
+                             batch_size=batch_size).as_dict()
     console.print_json(json.dumps(result))
 
 
 @app.command("run-journey")
 def run_journey_command(
-    order_id: Annotated[int, typer.Argument(help="The order's id in aftercare's database.")],
-    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    order: Annotated[str, typer.Argument(help="The order: its number (#1042), the platform's id, or our id.")],
+    step: Annotated[str | None, typer.Option(help="Only this step; an open one is made due now.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and report; send nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Make steps due now; re-open skipped ones.")] = False,
 ) -> None:
     """Run one order's journey now (a manual rerun or backfill)."""
     _quiet_prefect()
+    from aftercare.bootstrap import configured_journey
     from flows.run_journey import run_journey
 
-    console.print_json(json.dumps(run_journey(order_id=order_id, step=step, dry_run=dry_run, force=force),
-                                  default=str))
+    if step is not None and step not in configured_journey().names:
+        raise typer.BadParameter(f"{step!r} is not a step of this journey: {', '.join(configured_journey().names)}",
+                                 param_hint="--step")
+    run = run_journey if _through_prefect() else run_journey.fn
+    console.print_json(json.dumps(run(order=order, step=step or "all", dry_run=dry_run, force=force), default=str))
 
 
 @app.command("init-db")
@@ -166,6 +192,9 @@ app.command("status")(status)
 from aftercare.ops.consent_cli import consent  # noqa: E402
 
 app.command("consent")(consent)
+from aftercare.ops.reconcile_cli import reconcile  # noqa: E402
+
+app.command("reconcile")(reconcile)
 from aftercare.analytics.cli import lift_command  # noqa: E402
 
 app.command("lift")(lift_command)

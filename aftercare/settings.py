@@ -144,6 +144,20 @@ class Settings(BaseSettings):
     sms_rate_per_second: float = 1.0
     redis_url: str | None = None
 
+    # Reconciling `unknown` outcomes (aftercare/services/reconcile.py, `aftercare reconcile`).
+    reconcile_email_window_hours: float = Field(
+        default=1.0, gt=0,
+        description="An unknown email with no SendGrid event this long after the attempt was never accepted.",
+    )
+    reconcile_webhook_live_hours: float = Field(
+        default=3.0, gt=0,
+        description="The SendGrid event webhook counts as live if an event was stored this recently; else "
+                    "unknown emails are listed for the operator instead of resent.",
+    )
+    reconcile_sms_after_minutes: float = Field(
+        default=30.0, gt=0, description="Ask Twilio about an unknown SMS once the attempt is this old.",
+    )
+
     # Webhooks
     shopify_webhook_secret: SecretStr | None = None
     shopify_webhook_secret_previous: SecretStr | None = None

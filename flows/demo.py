@@ -10,13 +10,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from aftercare.bootstrap import get_services
 from aftercare.clock import FrozenClock
 from aftercare.demo.simulation import DemoConfig, Simulation
 from aftercare.services.reports import SweepReport
 from flows.journey_sweep import sweep_until_empty
+from flows.run_context import run_logger
 
 # Set by the CLI to drive its progress bar; flows take only serialisable parameters.
 progress_hook: Callable[[int, int], None] | None = None
@@ -38,5 +39,5 @@ def demo_store(seed: int = 7, customers: int = 2500, order_days: int = 90, days:
     sim = Simulation(services, services.clock, config, sweep=sweep)
     sim.seed_store()
     report = sim.run(on_tick=progress_hook)
-    get_run_logger().info("demo done claimed=%s sent=%s", report.claimed, report.total_sent)
+    run_logger().info("demo done claimed=%s sent=%s", report.claimed, report.total_sent)
     return report.as_dict()

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import gc
 from collections import deque
+from datetime import UTC
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.runtime import flow_run
 
 from aftercare.bootstrap import get_services
 from aftercare.services.reports import SweepReport
 from flows.artifacts import publish_sweep_artifact
+from flows.run_context import in_flow_run, run_logger, sweep_worker_id
 from tasks.sweep import sweep_batch
 
 
@@ -27,12 +29,18 @@ def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batc
     the flow's task runner, so one batch's provider calls overlap the next one's claim, load and render.
     Safe: each batch claims its own steps under a lease (a customer's steps are in one batch at a time), and
     the ledger dedupes every message.
+
+    Outside a flow run (the CLI with no Prefect API) the same batches run one after another through the
+    sweep service itself, with no task runs.
     """
-    settings = get_services().settings
+    services = get_services()
+    settings = services.settings
     _freeze_startup_heap()
     limit = max_batches or settings.sweep_max_batches
     size = batch_size or settings.sweep_batch_size
     width = concurrency or settings.sweep_concurrency
+    if not in_flow_run():
+        return services.sweeper.run(worker_id=worker_id, max_batches=limit, journey_id=journey_id, batch_size=size)
     total = SweepReport()
     # The first batch runs alone: it takes back this worker's own claims (a retried flow run).
     first = sweep_batch(worker_id, size, journey_id, reclaim_own=True)
@@ -88,18 +96,23 @@ class _Ready:
 
 
 def _worker_id() -> str:
-    run_id = flow_run.get_id()
-    return f"sweep-{str(run_id)[:8]}" if run_id else "sweep-local"
+    return sweep_worker_id(flow_run.get_id())
 
 
-@flow(name="journey-sweep", log_prints=False)
+def _run_name() -> str:
+    """`sweep-2026-03-02T15:05Z`: the run's scheduled start (UTC, to the minute), so the runs list reads as a
+    timeline and a late run shows which slot it was for. No personal data."""
+    return f"sweep-{flow_run.scheduled_start_time.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+@flow(name="journey-sweep", flow_run_name=_run_name, log_prints=False)
 def journey_sweep(batch_size: int | None = None, max_batches: int | None = None,
                   concurrency: int | None = None) -> dict[str, Any]:
     """Claim due steps in batches and carry them out; publish a per-step table artifact."""
-    logger = get_run_logger()
+    logger = run_logger()
     worker = _worker_id()
     report = sweep_until_empty(worker, batch_size=batch_size, max_batches=max_batches, concurrency=concurrency)
-    publish_sweep_artifact(report)
+    publish_sweep_artifact(report, get_services().journey.names)
     logger.info("sweep done worker=%s claimed=%s sent=%s batches=%s", worker, report.claimed, report.total_sent,
                 report.batches)
     return report.as_dict()

@@ -21,6 +21,12 @@ from aftercare.settings import Settings
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
+# Every Prefect server a test starts (the flow tests' harness, the server and workers tests) gets this long to
+# answer: a busy 2-core machine needs far more than Prefect's default 20 s. Any temporary server Prefect
+# might still start on its own gets it too.
+STARTUP_TIMEOUT = 120
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT))
+
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York, 00:00 in Seoul
 
 

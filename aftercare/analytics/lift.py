@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -376,21 +376,34 @@ METHOD_NOTE = (
 
 
 def lift_markdown(session: Session, now: datetime) -> str:
-    """The lift table for the daily report, as markdown."""
-    rows = lift(session, now)
+    """The lift section of the daily report, as markdown (see `lift_section`)."""
+    return lift_section(lift(session, now), now)
+
+
+SIGNIFICANT = ("higher when sent", "lower when sent")
+
+
+def lift_section(rows: Sequence[LiftRow], now: datetime) -> str:
+    """Only the verdicts: the step/outcome pairs whose 95% interval excludes zero, then one line for the rest.
+
+    A daily report of every pair is mostly "too small to tell" (35 rows of it on a young store), which hides
+    the few that say something; `aftercare lift` shows every pair with its numbers."""
     if not rows:
         return "## Lift per step\n\nNo marketing step has been sent or held out yet.\n"
-    cells = [format_row(r) for r in rows]
-    header = list(cells[0])
-    lines = [
-        "## Lift per step",
-        "",
-        f"As of {now.isoformat()}. {METHOD_NOTE}",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-    ]
-    lines += ["| " + " | ".join(c[h] for h in header) + " |" for c in cells]
+    verdicts = [r for r in rows if r.verdict in SIGNIFICANT]
+    rest = Counter(r.verdict for r in rows if r.verdict not in SIGNIFICANT)
+    lines = ["## Lift per step", "", f"As of {now.isoformat()}. {METHOD_NOTE}", ""]
+    if verdicts:
+        cells = [format_row(r) for r in verdicts]
+        header = list(cells[0])
+        lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(c[h] for h in header) + " |" for c in cells]
+    else:
+        lines.append("No step/outcome pair shows a clear difference yet.")
+    if rest:
+        parts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(rest.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines += ["", f"The other {sum(rest.values())} step/outcome pairs: {parts} "
+                      "(`aftercare lift` shows every pair with its numbers)."]
     return "\n".join(lines) + "\n"
 
 

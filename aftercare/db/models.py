@@ -281,6 +281,10 @@ class Message(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     segments: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Reconciliation (aftercare/services/reconcile.py): how often an `unknown` outcome was sent again on this
+    # row, and a SHA-256 of the SMS body as sent, to find the message in the provider's records.
+    resends: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    body_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     status_at: Mapped[datetime]

@@ -6,7 +6,7 @@ Times are shown in UTC and in the customer's own zone; no email address or phone
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -127,6 +127,10 @@ def status() -> None:
     console.print(f"transient retries pending: {report.retrying}; inbox events not applied: {report.inbox_unapplied} "
                   f"({report.inbox_errors} with errors)")
     _print_recovery_overdue(report.recovery_overdue, report.now)
+    if report.unknown:
+        console.print(unknown_table(report.unknown, report.unknown_total))
+    else:
+        console.print("unknown outcomes: none")
 
 
 def _print_recovery_overdue(cases: list[CaseView], now: datetime) -> None:
@@ -141,3 +145,15 @@ def _print_recovery_overdue(cases: list[CaseView], now: datetime) -> None:
     for c in cases:
         table.add_row(str(c.case_id), c.order_number, _utc(c.opened_at), _lag(now - c.opened_at))
     console.print(table)
+
+
+def unknown_table(rows: list[Any], total: int) -> Table:
+    """Messages whose outcome is unknown, oldest first: ledger id, step, channel, age (no address)."""
+    table = Table(title=f"Unknown outcomes: {total} (aftercare reconcile; --resend sends the held ones)",
+                  title_justify="left")
+    for name, justify in (("ledger id", "right"), ("step", "left"), ("channel", "left"), ("age", "right"),
+                          ("resends", "right"), ("reason", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(str(r.ledger_id), r.step, r.channel, _lag(r.age), str(r.resends), r.reason or "-")
+    return table

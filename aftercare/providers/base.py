@@ -8,10 +8,12 @@ only what a retry can help.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Outcome(StrEnum):
@@ -88,6 +90,31 @@ class SmsSender(Protocol):
     def send_sms(self, messages: Sequence[SmsMessage]) -> list[SendResult]:
         """Send a batch; return one result per message, in the same order."""
         ...
+
+
+@dataclass(frozen=True)
+class SentSms:
+    """An outbound SMS as the provider holds it: its id, when it was created, and a digest of its body
+    (never the body or the number, so nothing personal travels further than the adapter)."""
+
+    provider_id: str
+    created_at: datetime | None
+    body_digest: str
+
+
+@runtime_checkable
+class SmsLookup(Protocol):
+    """An SMS sender that can say what it sent: how an `unknown` outcome is reconciled (Twilio's Messages
+    list). Senders without it leave their unknowns to the operator."""
+
+    def lookup_sms(self, *, to: str, sent_after: datetime, sent_before: datetime) -> list[SentSms]:
+        """Outbound messages from our sender to `to` created in the window; raises SendError if it cannot tell."""
+        ...
+
+
+def body_digest(body: str) -> str:
+    """The SHA-256 of an SMS body as sent: stored on the ledger row, compared with the provider's records."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def is_transient(exc: BaseException) -> bool:

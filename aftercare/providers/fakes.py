@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
-from aftercare.providers.base import EmailMessage, Outcome, SendResult, SmsMessage
+from aftercare.providers.base import EmailMessage, Outcome, SendResult, SentSms, SmsMessage, body_digest
 
 M = TypeVar("M", EmailMessage, SmsMessage)
 
@@ -48,10 +49,30 @@ class FakeEmailSender(_Recorder[EmailMessage]):
         return self._send(messages)
 
 
+@dataclass(frozen=True)
+class Lookup:
+    to: str
+    sent_after: datetime
+    sent_before: datetime
+
+
 @dataclass
 class FakeSmsSender(_Recorder[SmsMessage]):
+    """Also answers `lookup_sms` from what it really accepted (the provider's records), ignoring the window;
+    `lookups` records every question, `foreign` adds messages someone else sent (recipient -> bodies)."""
+
     name: str = "fake-sms"
     id_prefix: str = "SMfake"
+    lookups: list[Lookup] = field(default_factory=list)
+    foreign: dict[str, list[str]] = field(default_factory=dict)
 
     def send_sms(self, messages: Sequence[SmsMessage]) -> list[SendResult]:
         return self._send(messages)
+
+    def lookup_sms(self, *, to: str, sent_after: datetime, sent_before: datetime) -> list[SentSms]:
+        self.lookups.append(Lookup(to, sent_after, sent_before))
+        ours = [SentSms(f"{self.id_prefix}{n}", None, body_digest(m.body))
+                for n, m in enumerate(self.sent, start=1) if m.to == to]
+        theirs = [SentSms(f"SMforeign{n}", None, body_digest(body))
+                  for n, body in enumerate(self.foreign.get(to, []), start=1)]
+        return ours + theirs

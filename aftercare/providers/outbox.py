@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
-from aftercare.providers.base import EmailMessage, Outcome, SendResult, SmsMessage
+from aftercare.providers.base import EmailMessage, Outcome, SendResult, SentSms, SmsMessage, body_digest
 
 
 class OutboxEmailSender:
@@ -47,3 +48,13 @@ class OutboxSmsSender:
                                                                     encoding="utf-8")
             results.append(SendResult(m.message_id, Outcome.SENT, provider_id=f"outbox-sms-{m.message_id}"))
         return results
+
+    def lookup_sms(self, *, to: str, sent_after: datetime, sent_before: datetime) -> list[SentSms]:
+        """What the outbox holds for `to` (whenever written: its files carry no simulated time)."""
+        found = []
+        for path in sorted(self.root.glob("*/*.json")):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record.get("to") == to:
+                ledger_id = path.name.split(".", 1)[0]
+                found.append(SentSms(f"outbox-sms-{ledger_id}", None, body_digest(str(record.get("body", "")))))
+        return found

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -27,7 +28,14 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from aftercare.providers.base import Outcome, SendResult, SmsMessage
+from aftercare.providers.base import (
+    Outcome,
+    SendResult,
+    SentSms,
+    SmsMessage,
+    TransientSendError,
+    body_digest,
+)
 from aftercare.providers.credentials import Credential, require, reveal
 from aftercare.providers.phone import normalise_phone
 from aftercare.providers.ratelimit import RateLimiter, pool_size
@@ -70,8 +78,10 @@ class TwilioSmsSender:
         max_concurrency: int = 32,
         default_region: str | None = None,
         request_headers: RequestHeaders | None = None,
+        lookup_headers: Callable[[str], Mapping[str, str]] | None = None,
     ) -> None:
-        """`request_headers` is a test hook (e.g. Prism's `Prefer`) returning extra headers per message."""
+        """`request_headers` and `lookup_headers` are test hooks (e.g. Prism's `Prefer`) returning extra headers
+        per message sent, and per recipient looked up."""
         if not (messaging_service_sid or from_number):
             raise ValueError("Twilio needs a messaging_service_sid or a from_number")
         if timeout_seconds <= 0:
@@ -87,6 +97,9 @@ class TwilioSmsSender:
         self.max_concurrency = max(1, max_concurrency)
         self.default_region = default_region
         self._request_headers = request_headers
+        self._lookup_headers = lookup_headers
+        self.lookup_page_size = 100
+        self.lookup_max_pages = 3
         self._client: Client | None = None
         self._http: _HeaderHttpClient | None = None
         self._client_lock = threading.Lock()
@@ -131,6 +144,46 @@ class TwilioSmsSender:
             http.local.headers = None
         return SendResult(message.message_id, Outcome.SENT, provider_id=created.sid, segments=segments)
 
+    def lookup_sms(self, *, to: str, sent_after: datetime, sent_before: datetime) -> list[SentSms]:
+        """Our outbound messages to `to` created in the window, from Twilio's Messages list.
+
+        Filtered by `To` (and `From` when we send from a number) and `DateSent>` a day before the window
+        (Twilio reads that filter by day); then here by direction, by our sender (number or messaging
+        service) and by `date_created` in the window. At most `lookup_max_pages` pages are read. Only ids,
+        times and body digests leave this method. A failed lookup raises TransientSendError: the caller
+        must not take "could not ask" for "not sent".
+        """
+        number = normalise_phone(to, self.default_region)
+        if number is None:
+            return []
+        client, http = self._sdk()
+        filters: dict[str, Any] = {"to": number, "date_sent_after": _day_start(sent_after - timedelta(days=1))}
+        if not self.messaging_service_sid and self.from_number:
+            filters["from_"] = self.from_number
+        found: dict[str, SentSms] = {}
+        http.local.headers = dict(self._lookup_headers(number)) if self._lookup_headers else None
+        try:
+            page = client.messages.page(page_size=self.lookup_page_size, **filters)
+            for pages_read in range(1, self.lookup_max_pages + 1):
+                for m in page:
+                    if self._ours(m) and _within(m.date_created, sent_after, sent_before):
+                        found.setdefault(m.sid, SentSms(m.sid, m.date_created, body_digest(m.body or "")))
+                if pages_read == self.lookup_max_pages or (page := page.next_page()) is None:
+                    break
+        except Exception as exc:  # noqa: BLE001 - any failure means we do not know
+            _outcome, code, _meaning = classify_twilio_error(exc)
+            raise TransientSendError(f"Twilio Messages list failed: {code} {type(exc).__name__}") from None
+        finally:
+            http.local.headers = None
+        return list(found.values())
+
+    def _ours(self, message: Any) -> bool:
+        if not str(message.direction or "").startswith("outbound"):
+            return False
+        if self.messaging_service_sid:
+            return bool(message.messaging_service_sid == self.messaging_service_sid)
+        return bool(message.from_ == self.from_number)
+
     def _sender_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if self.messaging_service_sid:
@@ -154,6 +207,14 @@ class TwilioSmsSender:
                 if self.api_url:
                     self._client.api.base_url = self.api_url
             return self._client, self._http
+
+
+def _day_start(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _within(moment: datetime | None, start: datetime, end: datetime) -> bool:
+    return moment is None or start <= moment <= end
 
 
 def classify_twilio_error(exc: BaseException) -> tuple[Outcome, str, str]:

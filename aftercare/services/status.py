@@ -15,6 +15,7 @@ from aftercare.db.models import InboxEvent, Message, ScheduledStep
 from aftercare.domain.vocabulary import StepStatus
 from aftercare.services.recovery import CaseView, overdue_cases
 
+UNKNOWN_SHOWN = 20
 # Messages that need a person or a reconciliation: the provider refused them, or we cannot know if they left.
 _ATTENTION = ("failed", "bounced", "unknown", "sending")
 
@@ -39,6 +40,18 @@ class Overdue:
     lag: timedelta
 
 
+@dataclass(frozen=True)
+class UnknownOutcome:
+    """A message whose outcome is unknown, waiting for `aftercare reconcile` (ids only)."""
+
+    ledger_id: int
+    step: str
+    channel: str
+    age: timedelta  # since the send was attempted
+    resends: int
+    reason: str | None
+
+
 @dataclass
 class Status:
     now: datetime
@@ -49,6 +62,8 @@ class Status:
     inbox_unapplied: int = 0
     inbox_errors: int = 0
     recovery_overdue: list[CaseView] = field(default_factory=list)  # open past the recovery window
+    unknown: list[UnknownOutcome] = field(default_factory=list)  # the oldest first, at most UNKNOWN_SHOWN
+    unknown_total: int = 0
 
     @property
     def due_total(self) -> int:
@@ -116,4 +131,13 @@ def status(session: Session, now: datetime, step_order: list[str] | None = None,
     inbox_errors = int(session.scalar(select(func.count()).select_from(InboxEvent)
                                       .where(unapplied, InboxEvent.error.is_not(None))) or 0)
     recovery = overdue_cases(session, now, recovery_window) if recovery_window is not None else []
-    return Status(now, queue, overdue, failures, retrying, inbox_unapplied, inbox_errors, recovery)
+    unknown_total = int(session.scalar(select(func.count()).select_from(Message)
+                                       .where(Message.status == "unknown")) or 0)
+    unknown = [
+        UnknownOutcome(i, step, channel, now - as_utc(sent_at or status_at), int(resends or 0), reason)
+        for i, step, channel, sent_at, status_at, resends, reason in session.execute(
+            select(Message.id, Message.step, Message.channel, Message.sent_at, Message.status_at, Message.resends,
+                   Message.reason).where(Message.status == "unknown").order_by(Message.id).limit(UNKNOWN_SHOWN))
+    ] if unknown_total else []
+    return Status(now, queue, overdue, failures, retrying, inbox_unapplied, inbox_errors, recovery, unknown,
+                  unknown_total)

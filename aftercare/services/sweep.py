@@ -7,8 +7,8 @@ Exactly once, even under reruns, retries and concurrent sweeps:
    only the rows this sweep moved are sent, so two sweeps can never both send one message.
 4. Call the providers with no transaction open; then record the outcome and the provider id.
 A crash between 3 and 4 leaves a row in `sending`: when its step is claimed again the row becomes
-`unknown` (to be reconciled from provider events), never blindly resent. A crash before 3 leaves rows
-`reserved`, which are simply sent by the next sweep.
+`unknown`, never blindly resent (aftercare/services/reconcile.py finds it at the provider or resends it
+once). A crash before 3 leaves rows `reserved`, which are simply sent by the next sweep.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from aftercare.providers.base import (
     SmsMessage,
     SmsSender,
     TransientSendError,
+    body_digest,
 )
 from aftercare.rendering.context import ProductView
 from aftercare.services import scheduler
@@ -315,6 +316,7 @@ class Sweeper:
                 "purpose": self.journey.step(p.step.step).purpose.value, "channel": p.channel.value,
                 "template": p.template, "locale": p.locale, "status": p.status.value, "reason": p.reason,
                 "segments": p.segments, "attempts": 0, "created_at": now, "status_at": now,
+                "body_digest": _digest(p.payload),
             }
             for p in planned
         ]
@@ -328,20 +330,28 @@ class Sweeper:
             existing = {
                 r.idempotency_key: r
                 for r in conn.execute(
-                    select(table.c.id, table.c.idempotency_key, table.c.status, table.c.status_at)
+                    select(table.c.id, table.c.idempotency_key, table.c.status, table.c.status_at,
+                           table.c.body_digest)
                     .where(member_of(table.c.idempotency_key, [p.key for p in planned], self._dialect))
                 )
             }
             sendable: list[_Planned] = []
             upgrade_ids: list[int] = []
             crashed_ids: list[int] = []
+            redigest: list[dict[str, Any]] = []
+            unreserve: list[dict[str, Any]] = []
             for p in planned:
                 row = existing[p.key]
                 p.ledger_id = row.id
                 if p.status is not MessageStatus.RESERVED:
+                    if row.status == MessageStatus.RESERVED.value and p.status is MessageStatus.SKIPPED:
+                        # Reserved earlier (a transient retry, a resend), not to be sent now: say why.
+                        unreserve.append({"_id": row.id, "reason": p.reason})
                     continue
                 if row.status == MessageStatus.RESERVED.value:
                     sendable.append(p)
+                    if row.body_digest != _digest(p.payload):  # re-rendered (a retry or a resend)
+                        redigest.append({"_id": row.id, "digest": _digest(p.payload)})
                 elif row.status == MessageStatus.SKIPPED.value:
                     # A step re-decided (forced rerun) after an earlier skip: a skip was never a send.
                     upgrade_ids.append(row.id)
@@ -356,6 +366,12 @@ class Sweeper:
             if upgrade_ids:
                 conn.execute(update(table).where(table.c.id.in_(upgrade_ids), table.c.status == "skipped")
                              .values(status="reserved", reason=None, status_at=now))
+            if unreserve:
+                conn.execute(update(table).where(table.c.id == bindparam("_id"), table.c.status == "reserved")
+                             .values(status="skipped", reason=bindparam("reason"), status_at=now), unreserve)
+            if redigest:
+                conn.execute(update(table).where(table.c.id == bindparam("_id"), table.c.status == "reserved")
+                             .values(body_digest=bindparam("digest")), redigest)
             if crashed_ids:
                 conn.execute(update(table).where(table.c.id.in_(crashed_ids), table.c.status == "sending")
                              .values(status="unknown", reason="outcome_unknown_after_crash", status_at=now))
@@ -577,7 +593,7 @@ _LEDGER_COLUMNS = {
     "idempotency_key": "text", "step_id": "bigint", "journey_id": "bigint", "customer_id": "bigint",
     "order_id": "bigint", "step": "text", "purpose": "text", "channel": "text", "template": "text", "locale": "text",
     "status": "text", "reason": "text", "segments": "integer", "attempts": "integer", "created_at": "timestamptz",
-    "status_at": "timestamptz",
+    "status_at": "timestamptz", "body_digest": "text",
 }
 _DECISION_COLUMNS = {
     "step_id": "bigint", "journey_id": "bigint", "step": "text", "decided_at": "timestamptz", "due_at": "timestamptz",
@@ -641,6 +657,11 @@ def _due_ids(now: datetime, own_worker: str | None = None) -> Any:
         .where(literal_column("status") == literal_column("'pending'"), steps.c.due_at <= now)
         .where(or_(*free))
     )
+
+
+def _digest(payload: EmailMessage | SmsMessage | None) -> str | None:
+    """The SMS body's digest, kept on the ledger row: how reconciliation knows the message at Twilio."""
+    return body_digest(payload.body) if isinstance(payload, SmsMessage) else None
 
 
 def _key(step: Row[Any], channel: Channel) -> str:

@@ -68,17 +68,28 @@ def store(
 
 
 def store_and_apply(services: Services, items: list[dict[str, Any]]) -> list[str]:
-    """One transaction for a whole request: store each item; apply the ones that are new.
+    """Store a request's items in one transaction, then apply each new one on receipt, in its own.
 
-    Each item holds `store`'s keywords (source, dedup_key, topic, headers, body). Returns one note per
-    item: "duplicate" for a replay, else what applying it did.
+    Once stored, the request is answered 2xx whatever applying does: an error there (a locked database, a bug)
+    leaves the event stored and unapplied, and the `apply-stored-events` catch-up deployment applies it later.
+    Each item holds `store`'s keywords (source, dedup_key, topic, headers, body). Returns one note per item:
+    "duplicate" for a replay, "pending" for one left to the catch-up, else what applying it did.
     """
-    notes: list[str] = []
     with services.session_factory() as session, session.begin():
-        for item in items:
-            event = store(session, now=services.clock.now(), **item)
-            notes.append("duplicate" if event is None else apply_event(session, services, event))
-    return notes
+        stored = [store(session, now=services.clock.now(), **item) for item in items]
+        ids = [event.id if event is not None else None for event in stored]
+    return ["duplicate" if event_id is None else apply_on_receipt(services, event_id) for event_id in ids]
+
+
+def apply_on_receipt(services: Services, event_id: int) -> str:
+    """Apply one stored event now; never raises (the event is already kept, and the request must get its 2xx)."""
+    try:
+        with services.session_factory() as session, session.begin():
+            event = session.get(InboxEvent, event_id)
+            return "duplicate" if event is None else apply_event(session, services, event)
+    except Exception as exc:  # noqa: BLE001 - stored already: the catch-up deployment applies it later
+        log.warning("inbox event id=%s stored, not applied on receipt: %s", event_id, type(exc).__name__)
+        return "pending"
 
 
 def apply_event(session: Session, services: Services, event: InboxEvent) -> str:

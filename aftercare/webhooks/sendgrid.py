@@ -22,8 +22,11 @@ from aftercare.providers.sendgrid import CUSTOM_ARG
 from aftercare.services.ingest import Ingest
 from aftercare.webhooks import ledger
 
-# Event -> ledger status. Events not listed (processed, deferred, group_resubscribe...) change no status.
+# Event -> ledger status. Events not listed (group_resubscribe...) change no status. `processed` and
+# `deferred` mean SendGrid accepted the message: an `unknown` row becomes `sent` (reconciliation relies on it).
 STATUS = {
+    "processed": MessageStatus.SENT,
+    "deferred": MessageStatus.SENT,
     "delivered": MessageStatus.DELIVERED,
     "open": MessageStatus.OPENED,
     "click": MessageStatus.CLICKED,
@@ -80,6 +83,9 @@ def apply(session: Session, ingest: Ingest, event: dict[str, Any], now: datetime
             if ledger.advance(message, status, at, error_code=code, reason=reason)
             else "not_forward"
         )
+        sg_id = event.get("sg_message_id")
+        if message.provider_message_id is None and isinstance(sg_id, str) and sg_id:
+            message.provider_message_id = sg_id.split(".", 1)[0][:128]  # an unknown send's id, learnt late
     elif status is not None:
         note = "message_not_found"
     customer = _customer(session, message, event)

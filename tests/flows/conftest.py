@@ -1,4 +1,5 @@
-"""One temporary Prefect API for every flow test in the session (starting one costs seconds)."""
+"""One temporary Prefect API for every flow test in the session (starting one costs seconds, and on a busy
+2-core machine far more than Prefect's default 20: the harness gets 120)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
+
+from tests.conftest import STARTUP_TIMEOUT
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -15,6 +18,5 @@ def prefect_api(request: pytest.FixtureRequest) -> Iterator[None]:
            if "tests/flows" in str(item.fspath)):
         yield
         return
-    # Generous: on a loaded machine (CI shares its cores) the temporary server can take minutes to answer.
-    with prefect_test_harness(server_startup_timeout=300):
+    with prefect_test_harness(server_startup_timeout=STARTUP_TIMEOUT):
         yield

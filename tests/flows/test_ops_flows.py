@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -34,6 +34,33 @@ def test_a_sweep_publishes_a_table_per_step_with_sent_deferred_and_skipped_by_re
     assert rows["confirmation"]["sent_email"] == 1
     assert rows["confirmation"]["skipped"] == 1 and rows["confirmation"]["skip_reasons"]
     assert {"deferred", "waiting", "held_out", "failed"} <= set(rows["confirmation"])
+
+
+def test_the_sweep_table_is_in_journey_order_with_a_totals_row(services, clock):
+    for n in (1, 2):
+        place_order(services, n=n)
+    place_order(services, n=3, customer=a_customer(3, consents=(), email=None))  # skipped: no address
+    fulfil(services)
+    track(services, "delivered")
+    with use_services(services):
+        state = journey_sweep(return_state=True)
+    [artifact] = _artifacts(state)
+    rows = json.loads(artifact.data)
+    # Alphabetical would put delivered_notice before shipped.
+    assert [r["step"] for r in rows] == ["confirmation", "shipped", "delivered_notice", "total"]
+    *steps, total = rows
+    for column in ("sent_email", "sent_sms", "skipped", "deferred", "held_out", "failed"):
+        assert total[column] == sum(r[column] for r in steps)
+    assert total["sent_email"] == 4 and total["sent_sms"] == 2 and total["skipped"] == 1
+    assert total["skip_reasons"] == steps[0]["skip_reasons"]
+
+
+def test_a_sweep_run_is_named_by_its_scheduled_time(services):
+    with use_services(services):
+        state = journey_sweep(return_state=True)
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == f"sweep-{run.expected_start_time.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
 
 
 def test_the_daily_report_publishes_funnel_csat_reviews_and_winback_as_markdown(services, clock):

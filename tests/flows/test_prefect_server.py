@@ -28,10 +28,10 @@ from sqlalchemy import select
 from aftercare.bootstrap import build_services
 from aftercare.clock import SystemClock
 from aftercare.db.models import Message
-from tests.conftest import make_settings, skip_or_fail
+from tests.conftest import STARTUP_TIMEOUT, make_settings, skip_or_fail
 from tests.journeys import place_order
 
-pytestmark = [pytest.mark.prefect_server, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.prefect_server, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 9
@@ -79,12 +79,13 @@ def prefect_env(tmp_path: Path, api: str, **extra: str) -> dict[str, str]:
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(STARTUP_TIMEOUT),
         "PYTHONPATH": str(ROOT),
         **extra,
     }
 
 
-def start_server(port: int, env: dict[str, str], log: Path, *, timeout: float = 60,
+def start_server(port: int, env: dict[str, str], log: Path, *, timeout: float = STARTUP_TIMEOUT,
                  logs: Callable[[], str] | None = None) -> subprocess.Popen[bytes]:
     """`prefect server start` on 127.0.0.1:port, returned once its health endpoint answers."""
     server = _start([prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log)
@@ -174,10 +175,10 @@ def test_ui_reruns_and_a_retried_half_failed_sweep_send_every_message_exactly_on
 
         # "Run" with custom parameters on the one-order deployment: a real rerun, then a dry run.
         run = client.create_flow_run_from_deployment(
-            run_journey, parameters={"order_id": order_ids[0], "step": None, "dry_run": False, "force": True})
+            run_journey, parameters={"order": str(order_ids[0]), "step": "all", "dry_run": False, "force": True})
         assert _wait(client, run.id, logs) == "COMPLETED"
-        assert client.read_flow_run(run.id).name == f"run-journey-order-{order_ids[0]}"
-        dry = client.create_flow_run_from_deployment(run_journey, parameters={"order_id": order_ids[1],
+        assert client.read_flow_run(run.id).name == f"run-journey-force-order-{order_ids[0]}"
+        dry = client.create_flow_run_from_deployment(run_journey, parameters={"order": str(order_ids[1]),
                                                                               "dry_run": True})
         assert _wait(client, dry.id, logs) == "COMPLETED"
         assert [m.status for m in _ledger(services)] == ["sent"]

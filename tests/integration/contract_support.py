@@ -74,6 +74,18 @@ def assert_all_valid(exchanges: list[Exchange]) -> None:
     assert not broken, f"requests broke the provider's OpenAPI document: {broken}"
 
 
+def assert_requests_valid(exchanges: list[Exchange]) -> None:
+    """Fail when a request broke the provider's document; ignore Prism's complaints about its own answers.
+
+    Twilio's list examples carry relative `uri` / `first_page_uri` / `next_page_uri` where the document says
+    `format: uri`, so Prism flags every list response it serves; what we send is what this contract checks.
+    """
+    broken = [(e.method, e.path, [v for v in json.loads(e.violations) if v.get("location", [""])[0] != "response"])
+              for e in exchanges if e.violations]
+    broken = [b for b in broken if b[2]]
+    assert not broken, f"requests broke the provider's OpenAPI document: {broken}"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,14 +7,16 @@ to Messages, plus mock-only 400/429 error examples): Prism's `sl-violations` hea
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pydantic import SecretStr
 
-from aftercare.providers.base import Outcome, SmsMessage
+from aftercare.providers.base import Outcome, SentSms, SmsMessage, TransientSendError, body_digest
 from aftercare.providers.ratelimit import TokenBucket
 from aftercare.providers.twilio import TwilioSmsSender
-from tests.integration.contract_support import MockProvider, assert_all_valid
+from tests.integration.contract_support import MockProvider, assert_all_valid, assert_requests_valid
 
 pytestmark = pytest.mark.contract
 
@@ -128,3 +130,67 @@ def test_the_send_rate_holds_while_the_sends_of_a_batch_overlap(twilio_mock: Moc
     starts = [e.started for e in exchanges]
     most_in_a_second = max(sum(1 for s in starts if first <= s < first + 1.0) for first in starts)
     assert most_in_a_second <= rate + burst
+
+
+# Reconciling an unknown outcome: the Messages list (GET), filtered by recipient and date (issue 11, item 16).
+EXAMPLE_SERVICE_SID = "MGaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"  # the sender of Prism's `readFullPage1` example
+LIST_EXAMPLES = {"+18182008801": {}, "+14155552671": {"Prefer": "example=readEmptySentdateGreater"}}
+
+
+def lookup_sender(mock: MockProvider, **overrides: object) -> TwilioSmsSender:
+    options: dict[str, object] = {"messaging_service_sid": EXAMPLE_SERVICE_SID,
+                                  "lookup_headers": lambda number: LIST_EXAMPLES.get(number, {})}
+    return sender(mock, **{**options, **overrides})
+
+
+def test_the_lookup_lists_messages_by_recipient_and_date_and_keeps_only_our_outbound_ones(
+    twilio_mock: MockProvider,
+) -> None:
+    attempted = datetime(2019, 5, 24, 17, 44, 40, tzinfo=UTC)
+    found = lookup_sender(twilio_mock).lookup_sms(to="+1 818-200-8801", sent_after=attempted - timedelta(minutes=10),
+                                                  sent_before=attempted + timedelta(minutes=10))
+
+    exchanges = twilio_mock.take()
+    assert_requests_valid(exchanges)
+    assert exchanges and {(e.method, e.status) for e in exchanges} == {("GET", 200)}
+    first = parse_qs(urlsplit(exchanges[0].path).query)
+    assert urlsplit(exchanges[0].path).path == MESSAGES_PATH
+    assert first["To"] == ["+18182008801"] and first["DateSent>"] == ["2019-05-23T00:00:00Z"]
+    assert "From" not in first  # a messaging service sends from a pool: filtered by its SID here instead
+    assert len(exchanges) <= 3  # paging is bounded
+    # The example page holds an outbound message from our service and an inbound one: only the first is ours.
+    assert found == [SentSms("SMded05904ccb347238880ca9264e8fe1c", datetime(2019, 5, 24, 17, 44, 46, tzinfo=UTC),
+                             body_digest("testing"))]
+
+
+def test_the_lookup_ignores_other_senders_and_other_times(twilio_mock: MockProvider) -> None:
+    attempted = datetime(2019, 5, 24, 17, 44, 40, tzinfo=UTC)
+    window = {"sent_after": attempted - timedelta(minutes=10), "sent_before": attempted + timedelta(minutes=10)}
+    assert lookup_sender(twilio_mock, messaging_service_sid=SERVICE_SID).lookup_sms(to="+18182008801", **window) == []
+    assert lookup_sender(twilio_mock).lookup_sms(to="+18182008801", sent_after=attempted + timedelta(hours=1),
+                                                 sent_before=attempted + timedelta(hours=2)) == []
+    assert_requests_valid(twilio_mock.take())
+    from_number = lookup_sender(twilio_mock, messaging_service_sid=None, from_number="+12019235161")
+    assert [s.provider_id for s in from_number.lookup_sms(to="+18182008801", **window)] == [
+        "SMded05904ccb347238880ca9264e8fe1c"]
+    exchanges = twilio_mock.take()
+    assert_requests_valid(exchanges)
+    assert parse_qs(urlsplit(exchanges[0].path).query)["From"] == ["+12019235161"]  # a number is filtered on
+
+
+def test_an_empty_list_means_twilio_never_got_it(twilio_mock: MockProvider) -> None:
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    assert lookup_sender(twilio_mock).lookup_sms(to="+1 415-555-2671", sent_after=now - timedelta(minutes=10),
+                                                 sent_before=now) == []
+    [exchange] = twilio_mock.take()
+    assert_requests_valid([exchange])
+    assert parse_qs(urlsplit(exchange.path).query)["To"] == ["+14155552671"]
+
+
+def test_a_lookup_that_fails_says_so_instead_of_answering_not_found() -> None:
+    broken = TwilioSmsSender(account_sid=ACCOUNT_SID, auth_token=SecretStr(AUTH_TOKEN),
+                             messaging_service_sid=SERVICE_SID, api_url="http://127.0.0.1:9", timeout_seconds=2)
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    with pytest.raises(TransientSendError) as raised:
+        broken.lookup_sms(to="+14155552671", sent_after=now - timedelta(minutes=10), sent_before=now)
+    assert "4155552671" not in str(raised.value) and AUTH_TOKEN not in str(raised.value)

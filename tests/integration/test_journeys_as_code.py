@@ -181,7 +181,7 @@ class TestStoreEvents:
 
 
 # The upgrade from the schema before occurrences -----------------------------------------------------------
-BEFORE_OCCURRENCES = "0004_consent"  # the head before 0005 added scope and occurrence
+BEFORE_OCCURRENCES = "0005_ledger_reconcile"  # the head before 0006 added scope and occurrence
 
 
 def _seed_before_occurrences(url: str) -> None:

@@ -64,7 +64,7 @@ class _TableSender:
 
 
 def _sweep_process(url: str, worker: str, now_iso: str, crash_at: str | None, max_batches: int | None,
-                   home: str) -> int:
+                   home: str, sms_lookup: bool = False) -> int:
     """One worker: its own engine, its own sweeper. `crash_at` kills the process hard (no cleanup)."""
     from aftercare.bootstrap import build_services
     from aftercare.clock import FrozenClock
@@ -76,7 +76,8 @@ def _sweep_process(url: str, worker: str, now_iso: str, crash_at: str | None, ma
     settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
                         sweep_lease_seconds=int(LEASE.total_seconds()), environment="development")
     services = build_services(settings, clock=FrozenClock(datetime.fromisoformat(now_iso)),
-                              email=_TableSender(dsn, "email", worker), sms=_TableSender(dsn, "sms", worker),
+                              email=_TableSender(dsn, "email", worker),
+                              sms=(_LookupTableSender if sms_lookup else _TableSender)(dsn, "sms", worker),
                               renderer=_StubRenderer(), engine=engine, migrate_db=False)  # type: ignore[arg-type]
     if crash_at:
         def fault(phase: str) -> None:
@@ -242,3 +243,95 @@ def test_every_outcome_is_recorded_on_postgres_as_on_sqlite(pg_url: str, tmp_pat
     assert first.due_at > START and first.claimed_by is None and first.claimed_until is None
     assert (second.status, third.status) == ("done", "done") and third.updated_at == START
     engine.dispose()
+
+
+# Reconciling what a kill mid-send left `unknown` (issue 11, item 16) ---------------------------------------
+class _LookupTableSender(_TableSender):
+    """`_TableSender` for SMS that also answers Twilio-style lookups from what it accepted (`provider_sms`)."""
+
+    def _record(self, messages: Sequence[Any]) -> list[Any]:
+        from aftercare.providers.base import body_digest
+
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO provider_sms (message_id, recipient, digest) VALUES (%s, %s, %s)",
+                            [(m.message_id, m.to, body_digest(m.body)) for m in messages])
+        return super()._record(messages)
+
+    def lookup_sms(self, *, to: str, sent_after: datetime, sent_before: datetime) -> list[Any]:
+        from aftercare.providers.base import SentSms
+
+        rows = self.conn.execute("SELECT message_id, digest FROM provider_sms WHERE recipient = %s", (to,)).fetchall()
+        return [SentSms(f"sms-{message_id}", None, digest) for message_id, digest in rows]
+
+
+def _reconcile_process(url: str, worker: str, now_iso: str, home: str) -> int:
+    from aftercare.bootstrap import build_reconciler, build_services
+    from aftercare.clock import FrozenClock
+    from aftercare.db.engine import make_engine
+    from aftercare.settings import Settings
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    engine = make_engine(url)
+    settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
+                        sweep_lease_seconds=int(LEASE.total_seconds()))
+    services = build_services(settings, clock=FrozenClock(datetime.fromisoformat(now_iso)),
+                              email=_TableSender(dsn, "email", worker), sms=_LookupTableSender(dsn, "sms", worker),
+                              renderer=_StubRenderer(), engine=engine, migrate_db=False)  # type: ignore[arg-type]
+    report = build_reconciler(services).run()
+    engine.dispose()
+    return len(report.resent)
+
+
+@pytest.mark.parametrize("crash_at", ["sending", "sent"])
+def test_after_a_kill_mid_send_two_reconcilers_settle_every_unknown_message_exactly_once(
+        pg_url: str, tmp_path: Path, crash_at: str) -> None:
+    from benchmarks.seed import NOW
+
+    due, home = 1_000, str(tmp_path)
+    _seed(pg_url, due, pending=0)
+    with __import__("psycopg").connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                                       autocommit=True) as conn:
+        conn.execute("CREATE TABLE provider_sms (message_id text, recipient text, digest text)")
+    assert _run_workers([(pg_url, "a", NOW.isoformat(), crash_at, None, home, True)]) == [17]
+    a_messages = _scalar(pg_url, "SELECT count(*) FROM messages WHERE status = 'sending'")
+    a_sms = _scalar(pg_url, "SELECT count(*) FROM messages WHERE status = 'sending' AND channel = 'sms'")
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert _run_workers([(pg_url, "c", later.isoformat(), None, None, home, True)]) == [0]
+    assert _scalar(pg_url, "SELECT count(*) FROM messages WHERE status = 'unknown'") == a_messages > a_sms > 0
+    run_at = later + timedelta(hours=1)
+    if crash_at == "sending":
+        # SendGrid's event webhook is live (it reported another message a minute ago) and said nothing of these:
+        # they never reached it. (Had they, as in "sent", their `processed` events would have settled them.)
+        with __import__("psycopg").connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                                           autocommit=True) as conn:
+            conn.execute("INSERT INTO inbox (source, dedup_key, topic, received_at, headers, body, attempts) "
+                         "VALUES ('sendgrid', 'sendgrid:evt-x', 'delivered', %s, '{}', '{}', 0)",
+                         (run_at - timedelta(minutes=1),))
+
+    codes = _run_workers_with(_reconcile_process, [(pg_url, f"r{i}", run_at.isoformat(), home) for i in (1, 2)])
+    assert codes == [0, 0]
+
+    total = due // 2 * 3
+    assert _scalar(pg_url, "SELECT count(DISTINCT message_id) FROM provider_sent") == total  # nothing lost...
+    assert _scalar(pg_url, "SELECT count(*) FROM provider_sent") == total  # ...and nothing sent twice
+    resends = _scalar(pg_url, "SELECT count(*) FROM messages WHERE resends = 1")
+    if crash_at == "sending":  # nothing had left: every unknown message sent again, once
+        assert resends == a_messages
+        assert _scalar(pg_url, "SELECT count(*) FROM messages WHERE status <> 'sent'") == 0
+    else:  # everything had left: the SMS found at the provider; the emails held for the operator, not resent
+        assert resends == 0
+        assert _scalar(pg_url, "SELECT count(*) FROM messages WHERE reason = 'reconciled_found'") == a_sms
+        assert _scalar(pg_url, "SELECT count(*) FROM messages WHERE status = 'unknown'") == a_messages - a_sms
+    # Running the reconcilers again changes nothing.
+    _run_workers_with(_reconcile_process, [(pg_url, "r3", (run_at + timedelta(hours=1)).isoformat(), home)])
+    assert _scalar(pg_url, "SELECT count(*) FROM provider_sent") == total
+
+
+def _run_workers_with(target: Any, specs: list[tuple[Any, ...]]) -> list[int | None]:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=spec) for spec in specs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(180)
+    return [p.exitcode for p in procs]

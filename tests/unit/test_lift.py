@@ -14,6 +14,7 @@ from aftercare.analytics.lift import (
     Exposure,
     compute_lift,
     first_exposures,
+    lift_section,
 )
 from aftercare.analytics.stats import newcombe_difference, smallest_expected_count, wilson
 
@@ -97,3 +98,28 @@ def test_customers_whose_window_has_not_passed_are_not_counted_yet():
     by = {r.outcome: r for r in rows}
     assert by["repeat_30d"].n_sent == 100
     assert by["repeat_60d"].n_sent == 0 and by["repeat_60d"].awaiting == 200
+
+
+def test_the_daily_report_section_lists_only_the_verdicts_and_counts_the_rest_in_one_line():
+    clear, clear_events = _store(400, 60, 400, 20)
+    rows = compute_lift(clear, clear_events, T0 + timedelta(days=120))
+    small_exposures, small_events = _store(400, 60, 20, 2)
+    small = [r for r in compute_lift(small_exposures, small_events, T0 + timedelta(days=120))
+             if r.verdict == TOO_SMALL]
+    section = lift_section([*rows, *small], T0 + timedelta(days=120))
+    shown = [line for line in section.splitlines() if line.startswith("| winback_1")]
+    significant = [r for r in rows if r.verdict in ("higher when sent", "lower when sent")]
+    assert significant and len(shown) == len(significant)
+    assert all(TOO_SMALL not in line for line in shown)
+    hidden = len(rows) + len(small) - len(significant)
+    assert f"The other {hidden} step/outcome pairs: " in section
+    too_small = sum(1 for r in [*rows, *small] if r.verdict == TOO_SMALL)
+    assert len(small) > 0 and f"{too_small} {TOO_SMALL}" in section
+
+
+def test_with_no_verdict_the_section_says_so_in_one_line():
+    exposures, events = _store(400, 60, 20, 2)
+    rows = compute_lift(exposures, events, T0 + timedelta(days=120))
+    section = lift_section(rows, T0 + timedelta(days=120))
+    assert "No step/outcome pair shows a clear difference yet." in section
+    assert "\n| " not in section

@@ -5,16 +5,16 @@ occurrence key. Every existing row is a once-per-scope step, occurrence '' (the 
 existing ledger key (`j<journey>:<step>:<channel>`, used whenever the occurrence is '') stays as it is:
 a database upgraded from 0003 and swept resends nothing.
 
-Revision ID: 0005_occurrences
-Revises: 0004_consent
+Revision ID: 0006_occurrences
+Revises: 0005_ledger_reconcile
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005_occurrences'
-down_revision = '0004_consent'
+revision = '0006_occurrences'
+down_revision = '0005_ledger_reconcile'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,42 @@
+"""The scheduled reconcile flow settles unknown outcomes as `aftercare reconcile` does (issue 11, item 16)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from aftercare.bootstrap import use_services
+from flows.reconcile_unknown import reconcile_unknown_messages
+from tests.journeys import fulfil, place_order
+
+
+class Crash(Exception):
+    pass
+
+
+def test_the_flow_resends_an_sms_twilio_never_got_once_and_a_second_run_sends_nothing(services, clock, sms):
+    place_order(services)
+    services.sweeper.run()
+    fulfil(services)
+
+    def crash(phase: str) -> None:
+        if phase == "sending":
+            raise Crash(phase)
+
+    services.sweeper.fault = crash
+    with pytest.raises(Crash):
+        services.sweeper.run()
+    services.sweeper.fault = None
+    clock.advance(services.sweeper.lease + timedelta(seconds=1))
+    services.sweeper.run()
+    clock.advance(timedelta(hours=1))
+
+    with use_services(services):
+        first = reconcile_unknown_messages()
+        second = reconcile_unknown_messages()
+
+    assert len(first["resent"]) == 1 and [m.step for m in sms.sent] == ["shipped"]
+    assert [h["reason"] for h in first["held"]] == ["event_webhook_not_live"]  # the email: no webhook here
+    assert second["resent"] == [] and len(sms.sent) == 1
+    assert "@" not in repr(first) and "+1212" not in repr(first)
