@@ -27,7 +27,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not contract and not postgres and not prefect_server and not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check aftercare flows tasks tests benchmarks deployments
+	$(BIN)/ruff check aftercare flows tasks tests benchmarks deployments examples
 
 # Re-resolve every pinned version (uv is only needed here, not to install): universal markers, so the lock
 # also installs on macOS and Windows.

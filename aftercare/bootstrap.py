@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from aftercare.clock import Clock, SystemClock
 from aftercare.db.engine import make_engine, make_session_factory, migrate
 from aftercare.domain.decisions import Policy
-from aftercare.domain.journey import Journey, build_journey
+from aftercare.journeys.journey import Journey
+from aftercare.journeys.loading import load_journey
 from aftercare.links import LinkSigner
 from aftercare.providers.base import EmailSender, SmsSender
 from aftercare.providers.outbox import OutboxEmailSender, OutboxSmsSender
 from aftercare.rendering.renderer import Renderer
 from aftercare.secrets_check import require_safe_secrets
-from aftercare.services.cross_sell import CROSS_SELL_STEPS, CrossSeller
+from aftercare.services.cross_sell import CrossSeller
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings
 from aftercare.services.reconcile import Reconciler, windows_from
@@ -82,8 +83,7 @@ def _default_providers(settings: Settings) -> tuple[EmailSender, SmsSender]:
 def configured_journey(settings: Settings | None = None) -> Journey:
     """The journey this process runs, without building a database or providers: what the run-journey form
     offers as its step choices."""
-    settings = settings or get_settings()
-    return build_journey(**settings.journey.model_dump())
+    return load_journey(settings or get_settings())
 
 
 def build_services(
@@ -95,16 +95,19 @@ def build_services(
     renderer: Renderer | None = None,
     engine: Engine | None = None,
     migrate_db: bool = True,
+    journey: Journey | None = None,
 ) -> Services:
+    """Everything a process needs. The journey is `journey` if given, else the one `AFTERCARE_JOURNEY` names
+    (the built-in journey by default), so every entry point runs the same one."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.resolved_database_url)
     if migrate_db:
         migrate(engine)
     session_factory = make_session_factory(engine)
     clock = clock or SystemClock()
-    journey = configured_journey(settings)
+    journey = journey or configured_journey(settings)
     policy = policy_from(settings)
-    renderer = renderer or Renderer()
+    renderer = renderer or Renderer(store_dirs=journey.template_dirs)
     if email is None or sms is None:
         default_email, default_sms = _default_providers(settings)
         email = email or default_email
@@ -126,7 +129,7 @@ def build_services(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,
         email=email, sms=sms, links=links, context_settings=context_settings, ingest=ingest,
         batch_size=settings.sweep_batch_size, lease=timedelta(seconds=settings.sweep_lease_seconds),
-        cross_sell=CrossSeller(clock=clock.now), cross_sell_steps=CROSS_SELL_STEPS,
+        cross_sell=CrossSeller(clock=clock.now),
     )
     if settings.fault_after_sends is not None:
         _install_test_fault(sweeper, settings.fault_after_sends, settings.fault_once_file)

@@ -13,7 +13,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".aftercare")
@@ -209,7 +209,14 @@ class Settings(BaseSettings):
     fault_after_sends: int | None = None
     fault_once_file: Path | None = None
 
-    journey: JourneyTimings = Field(default_factory=JourneyTimings)
+    # Which journey every process runs (aftercare/journeys/loading.py): `package.module:attribute` (a Journey,
+    # or a function of the settings returning one) or the name of an `aftercare.journeys` entry point.
+    # Read from AFTERCARE_JOURNEY; the timings below are AFTERCARE_JOURNEY_* (their own settings class).
+    journey_ref: str | None = Field(default=None, validation_alias=AliasChoices("AFTERCARE_JOURNEY", "journey_ref"))
+    journey: JourneyTimings = Field(default_factory=JourneyTimings,
+                                    validation_alias=AliasChoices("journey", "AFTERCARE_JOURNEY_TIMINGS"))
+    events_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 secret of the store events endpoint, POST /webhooks/events.")
 
     @field_validator("shopify_default_timezone")
     @classmethod
@@ -227,7 +234,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         for name in ("link_secret", "sendgrid_api_key", "twilio_auth_token", "shopify_webhook_secret",
-                     "helpdesk_webhook_secret"):
+                     "events_webhook_secret", "helpdesk_webhook_secret"):
             value = getattr(self, name)
             if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
                 raise ValueError(f"{name} is a placeholder; set a real secret")

@@ -107,10 +107,10 @@ def run_floor(services: Any, *, url: str, batch_size: int, bare: bool = False) -
             batch.shipments[s.order_id] = s
         planned: list[tuple[Any, Channel, EmailMessage | SmsMessage]] = []
         for st in steps:
-            channels = (Channel.EMAIL,) if st.step == "confirmation" else (Channel.EMAIL, Channel.SMS)
-            ctx = build_context(step=st.step, customer_id=st.customer_id, order_id=st.order_id,
-                                decision=Send(channels), batch=batch, links=links, settings=cs, now=now,
-                                marketing=False)  # confirmation and shipped are transactional
+            spec = services.journey.step(st.step)  # confirmation and shipped: transactional
+            channels = spec.channels
+            ctx = build_context(spec=spec, customer_id=st.customer_id, order_id=st.order_id,
+                                decision=Send(channels), batch=batch, links=links, settings=cs, now=now)
             c = batch.customers[st.customer_id]
             for ch in channels:
                 if ch is Channel.EMAIL:

@@ -129,7 +129,6 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
     from aftercare.clock import FrozenClock
     from aftercare.db.engine import make_engine
     from aftercare.db.models import ScheduledStep
-    from aftercare.services.batch_state import load_batch_state
     from aftercare.services.reports import SweepReport
     from aftercare.settings import Settings
     from benchmarks.fakes import LatencyEmailSender, LatencySmsSender
@@ -268,8 +267,7 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
                     return 0
                 rep = SweepReport()
                 with sw.session_factory() as session:
-                    batch = load_batch_state(session, customer_ids=[rows[0].customer_id],
-                                             order_ids=[rows[0].order_id], cap_since=now - sw.policy.frequency_cap)
+                    batch = sw._load(session, rows, now)
                     decisions = sw._decide_all(rows, batch, now)
                     planned = sw._plan(session, rows, decisions, batch, now)
                 to_send = sw._mark_sending(sw._reserve(planned, decisions, now, rep), now)

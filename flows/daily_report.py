@@ -16,7 +16,7 @@ from aftercare.services.daily_report import to_markdown
 def daily_report() -> dict[str, Any]:
     services = get_services()
     with services.session_factory() as session:
-        report = build_report(session, step_order=services.journey.names, now=services.clock.now(),
+        report = build_report(session, journey=services.journey, now=services.clock.now(),
                               recovery_window=services.policy.recovery_window)
     create_markdown_artifact(key="daily-report", markdown=to_markdown(report),
                              description="Funnel, CSAT distribution, review conversion, win-back recovery.")

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aftercare.domain.decisions import DueStep, Policy
-from aftercare.domain.journey import build_journey
 from aftercare.domain.state import CustomerState, OrderState
 from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.journeys import default_journey
+from aftercare.journeys.default.merge import LOYALTY_MERGE, LoyaltyMerge
 
-JOURNEY = build_journey()
+JOURNEY = default_journey()
 NOON_NY = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)  # 12:00 in New York, 02:00 next day in Seoul
 ALL_CONSENTS = frozenset({(Channel.EMAIL, Purpose.MARKETING), (Channel.SMS, Purpose.MARKETING),
                           (Channel.SMS, Purpose.TRANSACTIONAL)})
@@ -28,9 +29,11 @@ def an_order(**overrides: Any) -> OrderState:
 
 def a_state(**overrides: Any) -> CustomerState:
     order = overrides.pop("order", None) or an_order()
+    # The batch fact the default journey's loyalty steps read, as the sweep would load it.
+    merge = overrides.pop("merge", None) or LoyaltyMerge()
     base = CustomerState(
         customer_id=42, locale="en", timezone="America/New_York", order=order, email_valid=True,
-        phone_valid=True, has_phone=True, consents=ALL_CONSENTS,
+        phone_valid=True, has_phone=True, consents=ALL_CONSENTS, facts={LOYALTY_MERGE.name: merge},
     )
     return replace(base, **overrides)
 

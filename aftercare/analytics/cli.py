@@ -34,7 +34,7 @@ def lift_command(
     """Per marketing step: outcomes of customers sent the message vs held out, with 95% intervals."""
     from aftercare.clock import SystemClock
     from aftercare.db.engine import make_engine, make_session_factory
-    from aftercare.domain.journey import build_journey
+    from aftercare.journeys.loading import load_journey
     from aftercare.settings import get_settings
 
     settings = get_settings()
@@ -42,7 +42,7 @@ def lift_command(
     if db is not None and database_url is None and not db.exists():
         raise typer.BadParameter(f"{db} does not exist (run `aftercare demo` first?)", param_hint="--db")
     engine = make_engine(url)
-    journey = build_journey(**settings.journey.model_dump())
+    journey = load_journey(settings)
     marketing = [s.name for s in journey.steps if s.is_marketing]
     wanted = [s for s in marketing if s in step] if step else marketing
     with make_session_factory(engine)() as session:

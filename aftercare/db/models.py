@@ -225,7 +225,8 @@ class ScheduledStep(Base):
 
     __tablename__ = "scheduled_steps"
     __table_args__ = (
-        UniqueConstraint("journey_id", "step", name="uq_scheduled_steps_journey_step"),
+        # One row per occurrence: '' for a step that happens once per scope (every row before 0002).
+        UniqueConstraint("journey_id", "step", "occurrence", name="uq_scheduled_steps_journey_step_occurrence"),
         # The sweep reads only due, pending rows: cost grows with due work, not with all pending work.
         Index("ix_scheduled_steps_due", "due_at", postgresql_where=text("status = 'pending'"),
               sqlite_where=text("status = 'pending'")),
@@ -236,8 +237,12 @@ class ScheduledStep(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     step: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16), default="order", server_default="order")
+    occurrence: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    item: Mapped[str | None] = mapped_column(String(64))  # per-item steps: the product
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the triggering store event's data
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    trigger: Mapped[str] = mapped_column(String(48))
+    trigger: Mapped[str] = mapped_column(String(64))
     due_at: Mapped[datetime]
     first_due_at: Mapped[datetime]
     claimed_by: Mapped[str | None] = mapped_column(String(64))

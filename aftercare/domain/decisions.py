@@ -1,23 +1,29 @@
 """What to do with a step that is due: a pure function of (step, customer state, now, policy).
 
+The step brings its own condition (`Step.condition`); everything around it is the engine's and the same
+for every step: cancelled orders, consent and suppression per channel and purpose, frequency cap, quiet
+hours, expiry and holdout.
+
 `decide` returns `Send`, `Skip` (with a reason), `Defer` (until a time, with a reason), `Wait` (for an
-event, with a reason; no step produces it any more: a service-recovery case holds steps until a time, the end
-of the recovery window, so an unresolved case cannot hold them forever) or `HoldOut`. Past a step's expiry
-`decide` skips it as expired, whatever else holds. It imports nothing from Prefect, the database or any SDK,
-so every condition is a row in a table test.
+event, with a reason) or `HoldOut`. It imports nothing from Prefect, the database or any SDK, so every
+condition is a row in a table test.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aftercare.domain import journey as j
-from aftercare.domain.journey import StepSpec
-from aftercare.domain.state import CustomerState, OrderState
-from aftercare.domain.vocabulary import Channel, Purpose, Reason
+from aftercare.domain.state import CustomerState, ItemState
+from aftercare.domain.view import StepView
+from aftercare.domain.vocabulary import Channel, Purpose, Reason, Scope
+
+if TYPE_CHECKING:
+    from aftercare.journeys.step import Step
 
 
 @dataclass(frozen=True)
@@ -40,25 +46,41 @@ class Send:
     product_ids: tuple[str, ...] = ()  # the items this message is about (returned ones left out)
     referral_invite: bool = False
     skipped_channels: tuple[tuple[Channel, Reason], ...] = ()
-    carries_points_expiry: bool = False  # a win-back that also carries the points-expiry reminder
+    data: Mapping[str, Any] = field(default_factory=dict)  # the step's own decision-time template data
     cross_sell: bool = True  # False while the customer's recovery case is open: no product pitch in the message
+
+
+def _checked(reason: Reason | str) -> Reason | str:
+    """Engine reasons are `Reason`s; a step's own are namespaced strings that fit the columns they land in."""
+    if not isinstance(reason, Reason) and not (0 < len(reason) <= 48):
+        raise ValueError(f"a reason must be 1-48 characters, e.g. 'store.reordered'; got {reason!r}")
+    return reason
 
 
 @dataclass(frozen=True)
 class Skip:
-    reason: Reason
+    reason: Reason | str
     channel: Channel | None = None
+
+    def __post_init__(self) -> None:
+        _checked(self.reason)
 
 
 @dataclass(frozen=True)
 class Defer:
     until: datetime
-    reason: Reason
+    reason: Reason | str
+
+    def __post_init__(self) -> None:
+        _checked(self.reason)
 
 
 @dataclass(frozen=True)
 class Wait:
-    reason: Reason
+    reason: Reason | str
+
+    def __post_init__(self) -> None:
+        _checked(self.reason)
 
 
 @dataclass(frozen=True)
@@ -71,62 +93,80 @@ Decision = Send | Skip | Defer | Wait | HoldOut
 
 @dataclass(frozen=True)
 class DueStep:
-    spec: StepSpec
+    spec: Step
     first_due_at: datetime
     due_at: datetime
+    occurrence: str = ""
+    item: str | None = None  # per-item steps: the product this occurrence is about
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+def view_of(step: DueStep, state: CustomerState, policy: Policy) -> StepView:
+    """What the step's own functions see: the state, the facts, this occurrence and its item."""
+    item: ItemState | None = None
+    if step.item is not None:
+        item = next((i for i in state.order.items if i.product_id == step.item), ItemState(step.item))
+    return StepView(state=state, policy=policy, first_due_at=step.first_due_at, due_at=step.due_at,
+                    expires=step.spec.expires, occurrence=step.occurrence, item=item, payload=step.payload)
 
 
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:
-    if now >= expires_at(step):
+    """The engine's rules around the step's own condition; the engine never looks at a step's name.
+
+    In order: past the step's expiry it is skipped as expired; a step for the store's support team is sent to
+    it (its own checks aside) without the customer's channels; a cancelled order stops its order and item
+    steps (unless the step is for cancelled orders); the step's own checks, then the recovery hold for
+    promotional steps (deferrals capped at the expiry); consent and suppression per channel and purpose; for
+    marketing, the frequency cap and quiet hours (deferred, and skipped as expired past the step's expiry)
+    and the holdout.
+    """
+    spec = step.spec
+    if spec.expires is not None and now >= expires_at(step):
         return Skip(Reason.EXPIRED)
-    if step.spec.to_support:
-        return _support_notice(state)
-    gate = (_step_gate(step.spec, state, now, policy) or _recovery_hold(step.spec, state, now, policy)
-            or _points_merge_gate(step, state, now, policy))
+    view = view_of(step, state, policy)
+    if spec.to_support:
+        return spec.condition(view, now) or Send((Channel.EMAIL,), product_ids=state.order.kept_product_ids,
+                                                 cross_sell=False)
+    if state.order.cancelled and spec.scope is not Scope.CUSTOMER and not spec.for_cancelled_orders:
+        return Skip(Reason.ORDER_CANCELLED)
+    gate = spec.condition(view, now) or _recovery_hold(spec, state, now, policy)
     if isinstance(gate, Defer):
         return _within_expiry(step, gate)
     if gate is not None:
         return gate
-    channels, refused = _eligible_channels(step.spec, state)
+    channels, refused = _eligible_channels(spec, state)
     if not channels:
         reason = refused[0][1] if refused else Reason.NO_CHANNEL
         return Skip(reason, refused[0][0] if refused else None)
-    if step.spec.is_marketing:
+    if spec.is_marketing:
         defer = _marketing_timing(channels[0], state, now, policy)
         if defer is not None:
-            if defer.until > expires_at(step):
+            if spec.expires is not None and defer.until > expires_at(step):
                 return Skip(Reason.EXPIRED, channels[0])
             return defer
-        if in_holdout(state.customer_id, step.spec.name, policy):
+        if in_holdout(state.customer_id, spec.name, policy):
             return HoldOut(channels[0])
-    products = state.order.kept_product_ids
     # A customer who gave any 5-star review is invited to refer a friend in later marketing messages.
-    invite = step.spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
-    carries_points = _winback_carries_points(step.spec, state, now, policy)
-    return Send(channels=channels, product_ids=products, referral_invite=invite,
-                skipped_channels=tuple(refused), carries_points_expiry=carries_points,
-                cross_sell=_recovery_window_end(state, now, policy) is None)
-
-
-def _support_notice(state: CustomerState) -> Decision:
-    """The recovery notice goes to the store's own support address: the customer's channels and consents do not
-    apply. Not needed once the case is resolved (support closed it before the sweep came round)."""
-    if state.order.recovery_resolved_at is not None:
-        return Skip(Reason.NOT_NEEDED)
-    return Send((Channel.EMAIL,), product_ids=state.order.kept_product_ids, cross_sell=False)
+    invite = spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
+    return Send(channels=channels, product_ids=spec.items_of(view), referral_invite=invite,
+                skipped_channels=tuple(refused), data=spec.data_of(view, now),
+                cross_sell=recovery_window_end(state, now, policy) is None)
 
 
 def expires_at(step: DueStep) -> datetime:
     """When a step stops making sense: its first due time + the step's expiry. From then on it is skipped."""
-    return step.first_due_at + step.spec.expires_after
+    assert step.spec.expires is not None
+    return step.first_due_at + step.spec.expires
 
 
 def _within_expiry(step: DueStep, defer: Defer) -> Defer:
     """A deferral never outlives its step: capped at the expiry, where the step is then skipped as expired."""
-    return defer if defer.until <= expires_at(step) else Defer(expires_at(step), defer.reason)
+    if step.spec.expires is None or defer.until <= expires_at(step):
+        return defer
+    return Defer(expires_at(step), defer.reason)
 
 
-def _recovery_window_end(state: CustomerState, now: datetime, policy: Policy) -> datetime | None:
+def recovery_window_end(state: CustomerState, now: datetime, policy: Policy) -> datetime | None:
     """The end of the recovery window while the customer has an open case inside it, else None.
 
     A case still open after the window no longer holds anything back (it is flagged for support instead):
@@ -138,130 +178,21 @@ def _recovery_window_end(state: CustomerState, now: datetime, policy: Policy) ->
     return opened + policy.recovery_window
 
 
-def _recovery_hold(spec: StepSpec, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
-    """While the customer's service-recovery case is open, promotions (win-back, points) wait for it.
+def _recovery_hold(spec: Step, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
+    """While the customer's service-recovery case is open, promotional steps wait for it (an engine rule for
+    every step declared `promotional`).
 
     A deferral, not a skip, so nothing is lost: resolving the case brings held steps forward, and the window's
     end releases them anyway (capped at each step's own expiry).
     """
     if not spec.promotional:
         return None
-    window_end = _recovery_window_end(state, now, policy)
+    window_end = recovery_window_end(state, now, policy)
     return None if window_end is None else Defer(window_end, Reason.RECOVERY_OPEN)
 
 
-# How long a points reminder waits past a win-back's due time before deciding again (by then it is sent).
-MERGE_RECHECK = timedelta(minutes=10)
-
-
-def _points_merge_gate(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
-    """A points reminder folds into a win-back sent, or due, inside the frequency-cap window.
-
-    Sent inside the window: the win-back carried the points (see `_winback_carries_points`), so the reminder
-    is skipped as merged. Due inside the window: the reminder waits until just after the win-back's due time
-    and decides again; if the win-back was then held out, skipped or pushed past the window, the reminder
-    goes out on its own, so a reminder is never lost to a merge that did not happen (nor waits past its
-    own expiry for one).
-    """
-    spec = step.spec
-    if spec.name not in (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7):
-        return None
-    merge = state.merge
-    if merge.winback_sent_at is not None and merge.winback_sent_at > now - policy.frequency_cap:
-        return Skip(Reason.MERGED)
-    if merge.winback_due_at is not None and merge.winback_due_at <= now + policy.frequency_cap:
-        until = max(merge.winback_due_at, now) + MERGE_RECHECK
-        if spec.expires_after is None or until <= step.first_due_at + spec.expires_after:
-            return Defer(until, Reason.MERGED)
-    return None
-
-
-def _winback_carries_points(spec: StepSpec, state: CustomerState, now: datetime, policy: Policy) -> bool:
-    """A win-back carries the points reminder when one is due inside the cap window.
-
-    Not for a customer held out of that reminder: carrying it would send them what the holdout withholds.
-    """
-    merge = state.merge
-    return (
-        spec.name in j.WINBACK_STEPS
-        and state.points_at_risk > 0
-        and not _points_expired(state, now)
-        and merge.points_step is not None
-        and merge.points_due_at is not None
-        and merge.points_due_at <= now + policy.frequency_cap
-        and not in_holdout(state.customer_id, merge.points_step, policy)
-    )
-
-
-def _step_gate(spec: StepSpec, state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
-    """Conditions that belong to one step: cancellation, delivery, returns, reviews, the CSAT gate."""
-    order = state.order
-    name = spec.name
-    if name == j.CANCELLATION_NOTICE:
-        return None if order.cancelled else Skip(Reason.NOT_NEEDED)
-    if order.cancelled and not spec.per_customer:
-        return Skip(Reason.ORDER_CANCELLED)
-    if spec.per_customer and name in j.WINBACK_STEPS and state.newer_order_exists:
-        return Skip(Reason.NEW_ORDER)
-    if name == j.DELAY_NOTICE and order.delivered_at is not None:
-        return Skip(Reason.DELIVERED_ON_TIME)
-    if name == j.SHIPPED:
-        return _shipped_gate(order)
-    if name in (j.SETUP_GUIDE, j.CSAT, j.REVIEW_REQUEST) and order.delivered_at is None:
-        return Skip(Reason.NOT_DELIVERED)
-    if name in (j.SETUP_GUIDE, j.REVIEW_REQUEST) and not order.kept_product_ids:
-        return Skip(Reason.ITEMS_RETURNED)
-    if name == j.CSAT and order.csat_answered_at is not None:
-        return Skip(Reason.CSAT_ALREADY_ANSWERED)
-    if name == j.REVIEW_REQUEST:
-        return _review_gate(state, now, policy)
-    if name in (j.POINTS_EXPIRY_30, j.POINTS_EXPIRY_7):
-        return _points_reminder_gate(state, now)
-    return None
-
-
-def _shipped_gate(order: OrderState) -> Decision | None:
-    """A shipped notice is superseded by delivery: once delivered, the delivered notice says it all."""
-    return Skip(Reason.ALREADY_DELIVERED) if order.delivered_at is not None else None
-
-
-def _points_expired(state: CustomerState, now: datetime) -> bool:
-    return state.points_expire_at is not None and state.points_expire_at <= now
-
-
-def _points_reminder_gate(state: CustomerState, now: datetime) -> Decision | None:
-    """A points reminder needs points still at risk: none expiring (or none left to expire) is not needed,
-    and once the points have expired a reminder would announce a loss as a warning."""
-    if state.points_at_risk <= 0:
-        return Skip(Reason.NOT_NEEDED)
-    if _points_expired(state, now):
-        return Skip(Reason.POINTS_EXPIRED)
-    return None
-
-
-def _review_gate(state: CustomerState, now: datetime, policy: Policy) -> Decision | None:
-    """Routing and timing by CSAT, never who is ever asked (unless strict mode is set explicitly).
-
-    Unhappy customers wait for their service-recovery case to be resolved, or for the recovery window to end
-    (a case nobody closed must not gate them out), then are asked like everyone else. `strict_csat_only`
-    (off by default) asks only customers who answered happy: that is review gating, which FTC guidance and
-    Google's review policy forbid; it exists only as an explicit choice.
-    """
-    order = state.order
-    if all(p in state.reviews for p in order.kept_product_ids):
-        return Skip(Reason.ALREADY_REVIEWED)
-    score = order.csat_score
-    if policy.strict_csat_only and (score is None or score < policy.happy_min_score):
-        return Skip(Reason.STRICT_CSAT_GATE)
-    if score is not None and score <= policy.unhappy_max_score and order.recovery_resolved_at is None:
-        opened = order.recovery_opened_at or order.csat_answered_at
-        if opened is not None and now < opened + policy.recovery_window:
-            return Defer(opened + policy.recovery_window, Reason.AWAITING_RECOVERY)
-    return None
-
-
 def _eligible_channels(
-    spec: StepSpec, state: CustomerState
+    spec: Step, state: CustomerState
 ) -> tuple[tuple[Channel, ...], list[tuple[Channel, Reason]]]:
     eligible: list[Channel] = []
     refused: list[tuple[Channel, Reason]] = []
@@ -269,7 +200,7 @@ def _eligible_channels(
         reason = _channel_refusal(channel, spec.purpose, state)
         if reason is None:
             eligible.append(channel)
-            if not spec.all_channels:
+            if not spec.fan_out:
                 break
         elif not (channel is Channel.SMS and not state.has_phone):
             refused.append((channel, reason))

@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from aftercare.domain.vocabulary import Channel, Purpose
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """One line of an order, as a per-item step sees it."""
+
+    product_id: str
+    title: str = ""
+    category: str = "general"
+    quantity: int = 1
+    returned: bool = False
 
 
 @dataclass(frozen=True)
@@ -24,21 +36,13 @@ class OrderState:
     csat_answered_at: datetime | None = None
     recovery_open: bool = False
     recovery_opened_at: datetime | None = None  # this order's service-recovery case, if any
+    recovery_case_id: int | None = None
     recovery_resolved_at: datetime | None = None
+    items: tuple[ItemState, ...] = ()
 
     @property
     def kept_product_ids(self) -> tuple[str, ...]:
         return tuple(p for p in self.product_ids if p not in self.returned_product_ids)
-
-
-@dataclass(frozen=True)
-class LoyaltyMerge:
-    """The customer's other per-customer messages, so a points reminder and a win-back can be one message."""
-
-    winback_sent_at: datetime | None = None  # the latest win-back sent inside the cap window
-    winback_due_at: datetime | None = None  # the earliest pending win-back step
-    points_step: str | None = None  # the earliest pending points-expiry step...
-    points_due_at: datetime | None = None  # ...and when it is due
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class CustomerState:
     reviews: Mapping[str, int] = field(default_factory=dict)  # product id -> stars
     newer_order_exists: bool = False
     has_phone: bool = False
-    merge: LoyaltyMerge = LoyaltyMerge()
+    facts: Mapping[str, Any] = field(default_factory=dict)  # the batch facts the journey's steps asked for
     open_recovery_since: datetime | None = None  # the latest opened of the customer's unresolved recovery cases
 
     @property

@@ -53,7 +53,11 @@ MESSAGE_PROGRESS: dict[MessageStatus, int] = {
 
 
 class Reason(StrEnum):
-    """Why a step was not sent (skip) or not sent yet (defer / wait). Stored with every decision."""
+    """Why a step was not sent (skip) or not sent yet (defer / wait). Stored with every decision.
+
+    The engine's own reasons. A step's condition may return any other reason as a namespaced string
+    (`"skincare.reordered"`); both are recorded, counted and explained the same way.
+    """
 
     ORDER_CANCELLED = "order_cancelled"
     NO_MARKETING_CONSENT = "no_marketing_consent"
@@ -83,3 +87,12 @@ class Reason(StrEnum):
     MERGED = "merged_into_other_message"
     RECIPIENT_OPTED_OUT = "recipient_opted_out"
     PROVIDER_REJECTED = "provider_rejected"
+    UNKNOWN_STEP = "unknown_step"  # a step in the database that the running journey no longer has
+
+
+class Scope(StrEnum):
+    """What one occurrence of a step is about: exactly-once holds per (scope, step, occurrence)."""
+
+    ORDER = "order"
+    CUSTOMER = "customer"
+    ITEM = "item"

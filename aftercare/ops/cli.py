@@ -83,7 +83,8 @@ def explain(order: Annotated[str, typer.Argument(help="Our order id, the store's
             + (f", sent {_when(m.sent_at, zone)}" if m.sent_at else "")
             for m in step.messages
         ) or "-"
-        table.add_row(f"{step.step}\n[dim]{step.trigger}[/dim]", step.status, due, decisions, messages)
+        name = f"{step.step} [{step.occurrence}]" if step.occurrence else step.step
+        table.add_row(f"{name}\n[dim]{step.scope}, {step.trigger}[/dim]", step.status, due, decisions, messages)
     console.print(table)
     if timeline.consent is not None:
         from aftercare.ops.consent_cli import consent_tables

@@ -7,9 +7,11 @@ in the customer's own zone by the renderer's filters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,17 @@ class MessageContext:
     order_url: str | None = None
     csat_score: int | None = None  # the recovery notice: what the customer answered
     recovery_resolve_url: str | None = None  # the recovery notice: signed link (a page; its button resolves)
+    payload: Mapping[str, Any] = field(default_factory=dict)  # the triggering store event's data
+    extra: Mapping[str, Any] = field(default_factory=dict)  # a step's own template variables, by name
 
 
-def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral_invite: bool = True) -> MessageContext:
-    """A full context for rendering tests and previews: every optional field filled."""
+CONTEXT_FIELDS: frozenset[str] = frozenset(f.name for f in fields(MessageContext)) - {"extra"}
+
+
+def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral_invite: bool = True,
+                   extra: Mapping[str, Any] | None = None) -> MessageContext:
+    """A full context for rendering tests and previews: every optional field filled (a step's own
+    variables in `extra`)."""
     placed = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
     items = (
         ItemView(
@@ -140,11 +149,13 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         referral_invite=referral_invite,
         referral_url="https://example.com/refer/abc",
         cross_sell=(ProductView("sku-grinder", "Burr Grinder", "https://example.com/p/sku-grinder"),),
-        points_expiry_reminder=step.startswith("winback_"),
+        points_expiry_reminder=True,
         offer_code="COMEBACK15",
         unsubscribe_url="https://example.com/u/abc",
         preferences_url="https://example.com/prefs/abc",
         order_url="https://example.com/orders/1042",
         csat_score=1,
         recovery_resolve_url="https://example.com/recovery/resolve?t=abc",
+        payload={},
+        extra=dict(extra or {}),
     )

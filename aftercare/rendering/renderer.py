@@ -36,7 +36,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 Channel = Literal["email", "sms"]
 _SUFFIX: dict[str, str] = {"email": "email.html", "sms": "sms.txt"}
-_CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MessageContext))
+_CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MessageContext) if f.name != "extra")
 # Babel's CLDR formats use no-break spaces; outside GSM-7, they would turn an English SMS into UCS-2.
 _SMS_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
@@ -81,9 +81,12 @@ def _language(locale: str) -> str:
 
 
 class Renderer:
-    def __init__(self, templates_dir: Path | None = None) -> None:
+    """Templates are looked up in layers: the store's folders (`store_dirs`, in order) first, then the
+    package's own, so a store adds a step's templates or overrides a built-in one by file name."""
+
+    def __init__(self, templates_dir: Path | None = None, *, store_dirs: tuple[Path, ...] = ()) -> None:
         self._env = Environment(
-            loader=FileSystemLoader(templates_dir or TEMPLATES_DIR),
+            loader=FileSystemLoader([*map(str, store_dirs), str(templates_dir or TEMPLATES_DIR)]),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             auto_reload=False,  # templates do not change under a running sweep: never stat them again
@@ -148,6 +151,7 @@ class Renderer:
     @staticmethod
     def _variables(ctx: MessageContext, locale: str) -> dict[str, Any]:
         variables = {name: getattr(ctx, name) for name in _CONTEXT_FIELDS}
+        variables.update(ctx.extra)  # a step's own template data, by the names it chose
         variables["lang"] = locale
         variables["text_direction"] = _text_direction(locale)
         return variables

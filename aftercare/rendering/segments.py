@@ -3,7 +3,7 @@
 Carriers bill per segment, and a single non-GSM character (an emoji, a curly quote, Babel's no-break
 space) silently switches the whole message to UCS-2 and more than halves its capacity. Counting here,
 with the same rules as the carriers (GSM 03.38; as in GOV.UK Notify's notifications-utils), lets tests
-hold every template to a budget.
+hold every template to its step's budget (`step(..., sms_segments=N)`).
 """
 
 from __future__ import annotations
@@ -23,21 +23,6 @@ _GSM_EXTENDED: Final = frozenset("^{}\\[~]|€\f")
 
 _GSM_SINGLE, _GSM_MULTI = 160, 153  # septets; a multipart message loses 7 to the UDH
 _UCS2_SINGLE, _UCS2_MULTI = 70, 67  # UTF-16 code units
-
-# Steps' SMS budgets in segments: a template that grows past its budget fails the tests.
-SMS_SEGMENT_BUDGET: Final[dict[str, int]] = {
-    "shipped": 3,
-    "delay_notice": 3,
-    "delivered_notice": 2,
-    "csat": 2,
-    "review_request": 3,
-    "winback_1": 2,
-    "winback_2": 3,
-    "winback_3": 3,
-    "points_expiry_30": 2,
-    "points_expiry_7": 2,
-}
-
 
 def _gsm_septets(body: str) -> int | None:
     """Septets needed in GSM-7, or None if any character is outside GSM-7."""

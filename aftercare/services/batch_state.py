@@ -7,7 +7,7 @@ to the due work. The result feeds both the pure decisions (`CustomerState`) and 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -31,9 +31,9 @@ from aftercare.db.models import (
     Shipment,
 )
 from aftercare.db.types import UTCDateTime
-from aftercare.domain.state import CustomerState, LoyaltyMerge, OrderState
+from aftercare.domain.state import CustomerState, ItemState, OrderState
 from aftercare.domain.vocabulary import Channel, MessageStatus, Purpose
-from aftercare.services.merge_state import load_merge_state
+from aftercare.journeys.facts import Fact, FactQuery
 
 _SENT_LIKE = (
     MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value,
@@ -55,7 +55,8 @@ class BatchState:
     reviews: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     recent_marketing: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     last_order_at: dict[int, datetime] = field(default_factory=dict)
-    merge: dict[int, LoyaltyMerge] = field(default_factory=dict)  # for the points / win-back merge
+    facts: dict[str, dict[int, Any]] = field(default_factory=dict)  # fact name -> customer id -> value
+    fact_defaults: dict[str, Any] = field(default_factory=dict)
     open_recovery: dict[int, datetime] = field(default_factory=dict)  # customer -> latest open case's opened_at
 
     def customer_state(self, customer_id: int, order_id: int) -> CustomerState:
@@ -65,9 +66,12 @@ class BatchState:
         csat = self.csat.get(order_id)
         case = self.recovery.get(order_id)
         returned = self.returned.get(order_id, set())
-        product_ids = tuple(dict.fromkeys(i.product_id for i in self.items.get(order_id, ())))
+        lines = self.items.get(order_id, ())
+        product_ids = tuple(dict.fromkeys(i.product_id for i in lines))
         if "*" in returned:  # a whole-order refund without line items
             returned = set(product_ids)
+        items = tuple(ItemState(i.product_id, i.title, i.category, i.quantity, i.product_id in returned)
+                      for i in lines)
         order = OrderState(
             order_id=o.id,
             placed_at=o.placed_at,
@@ -82,7 +86,9 @@ class BatchState:
             csat_answered_at=csat.answered_at if csat else None,
             recovery_open=bool(case and case.resolved_at is None),
             recovery_opened_at=case.opened_at if case else None,
+            recovery_case_id=case.id if case else None,
             recovery_resolved_at=case.resolved_at if case else None,
+            items=items,
         )
         last = self.last_order_at.get(customer_id)
         return CustomerState(
@@ -104,7 +110,7 @@ class BatchState:
             recent_marketing_sends=tuple(self.recent_marketing.get(customer_id, ())),
             reviews=self.reviews.get(customer_id, {}),
             newer_order_exists=last is not None and last > o.placed_at,
-            merge=self.merge.get(customer_id, LoyaltyMerge()),
+            facts={name: values.get(customer_id, self.fact_defaults.get(name)) for name, values in self.facts.items()},
             open_recovery_since=self.open_recovery.get(customer_id),
         )
 
@@ -145,8 +151,10 @@ def _statements(dialect: str) -> dict[str, Any]:
 
 
 def load_batch_state(
-    session: Session, *, customer_ids: Iterable[int], order_ids: Iterable[int], cap_since: datetime
+    session: Session, *, customer_ids: Iterable[int], order_ids: Iterable[int], cap_since: datetime,
+    facts: Sequence[Fact] = (), now: datetime | None = None, journey: Any = None,
 ) -> BatchState:
+    """The batch's state in a fixed number of queries, plus one loader call per fact the journey's steps need."""
     cids: list[int] = sorted(set(customer_ids))
     oids: list[int] = sorted(set(order_ids))
     state = BatchState()
@@ -188,7 +196,11 @@ def load_batch_state(
             state.recent_marketing[row.customer_id].append(row.sent_at)
     for row in conn.execute(q["last_order"], ids):
         state.last_order_at[row.customer_id] = _aware(row.last)
-    state.merge = load_merge_state(session, cids, cap_since, dialect)
+    query = FactQuery(session=session, customer_ids=cids, order_ids=oids, now=now or cap_since, since=cap_since,
+                      journey=journey)
+    for f in facts:
+        state.facts[f.name] = dict(f.load(query))
+        state.fact_defaults[f.name] = f.default
     return state
 
 

@@ -111,3 +111,16 @@ TRACKING_PROGRESS = {
     "ready_for_pickup": 5, "delivered": 9,
 }
 EXCEPTION_STATUSES = frozenset({"delayed", "failure", "attempted_delivery"})
+
+
+@dataclass(frozen=True)
+class StoreEventIn:
+    """The store's own named event (`loyalty.tier_changed`): about a customer, and optionally one of their
+    orders; `data` is what the steps it triggers read (`ev.new_rank`), stored with each step it schedules."""
+
+    name: str
+    customer_external_id: str
+    occurred_at: datetime
+    idempotency_key: str
+    order_external_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)

@@ -27,11 +27,9 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from aftercare.db.models import Order, OrderItem, Product, ReturnItem
-from aftercare.domain import journey as j
 from aftercare.rendering.context import ProductView
 from aftercare.services.batch_state import BatchState
 
-CROSS_SELL_STEPS = frozenset({j.SETUP_GUIDE, *j.WINBACK_STEPS})
 LOW_RATING = 2  # 1-2 stars: never recommend it back to them
 
 

@@ -11,7 +11,7 @@ Prefect artifact. Definitions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
 from aftercare.db.models import CsatAnswer, Message, Order, RecoveryCase, Review
-from aftercare.domain.journey import WINBACK_STEPS
+from aftercare.journeys.journey import Journey
 from aftercare.services.funnel import FunnelRow, funnel
 from aftercare.services.recovery import CaseView, overdue_cases
 
@@ -77,10 +77,11 @@ def csat_distribution(session: Session) -> dict[int, int]:
     return {score: int(counts.get(score, 0)) for score in range(1, 6)}
 
 
-def review_conversion(session: Session) -> Ratio:
+def review_conversion(session: Session, steps: Sequence[str]) -> Ratio:
+    """Of the orders a review request (a step tagged `review`) went to, how many got a review."""
     requests = session.execute(
         select(Message.order_id, Message.customer_id, func.min(Message.sent_at))
-        .where(Message.step == "review_request", Message.status.in_(SENT_STATUSES))
+        .where(Message.step.in_(list(steps)), Message.status.in_(SENT_STATUSES))
         .group_by(Message.order_id, Message.customer_id)
     ).all()
     if not requests:
@@ -98,12 +99,12 @@ def review_conversion(session: Session) -> Ratio:
     return Ratio(converted, len(requests))
 
 
-def winback_recovery(session: Session, window: timedelta = RECOVERY_WINDOW) -> Ratio:
+def winback_recovery(session: Session, steps: Sequence[str], window: timedelta = RECOVERY_WINDOW) -> Ratio:
     first_sent = {
         customer_id: as_utc(sent_at)
         for customer_id, sent_at in session.execute(
             select(Message.customer_id, func.min(Message.sent_at))
-            .where(Message.step.in_(WINBACK_STEPS), Message.status.in_(SENT_STATUSES), Message.sent_at.is_not(None))
+            .where(Message.step.in_(list(steps)), Message.status.in_(SENT_STATUSES), Message.sent_at.is_not(None))
             .group_by(Message.customer_id)
         )
     }
@@ -119,10 +120,12 @@ def winback_recovery(session: Session, window: timedelta = RECOVERY_WINDOW) -> R
     return Ratio(len(recovered), len(first_sent))
 
 
-def daily_report(session: Session, *, step_order: list[str], now: datetime,
+def daily_report(session: Session, *, journey: Journey, now: datetime,
                  recovery_window: timedelta = timedelta(days=7)) -> DailyReport:
-    report = DailyReport(now, funnel(session, step_order), csat_distribution(session), review_conversion(session),
-                         winback_recovery(session))
+    """Review conversion and win-back recovery count the journey's steps tagged `review` and `winback`."""
+    report = DailyReport(now, funnel(session, journey.names), csat_distribution(session),
+                         review_conversion(session, journey.tagged("review")),
+                         winback_recovery(session, journey.tagged("winback")))
     report.recovery_open = int(session.scalar(
         select(func.count()).select_from(RecoveryCase).where(RecoveryCase.resolved_at.is_(None))) or 0)
     report.recovery_overdue = overdue_cases(session, now, recovery_window)

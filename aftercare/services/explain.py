@@ -60,6 +60,8 @@ class StepLine:
     last_reason: str | None
     decisions: list[DecisionLine] = field(default_factory=list)
     messages: list[MessageLine] = field(default_factory=list)
+    scope: str = "order"  # order, customer or item
+    occurrence: str = ""  # per-item and repeating steps: which occurrence (the product, the tier)
 
 
 @dataclass
@@ -122,7 +124,7 @@ def explain(session: Session, ref: str) -> Timeline:
     assert customer is not None
     steps = {
         s.id: StepLine(s.step, s.status, s.trigger, as_utc(s.first_due_at), as_utc(s.due_at), s.attempts,
-                       s.last_outcome, s.last_reason)
+                       s.last_outcome, s.last_reason, scope=s.scope, occurrence=s.occurrence or "")
         for s in session.scalars(select(ScheduledStep).where(ScheduledStep.journey_id == journey.id))
     }
     for d in session.scalars(select(DecisionLog).where(DecisionLog.journey_id == journey.id)
@@ -136,7 +138,7 @@ def explain(session: Session, ref: str) -> Timeline:
             steps[m.step_id].messages.append(MessageLine(
                 m.id, m.channel, m.template, m.locale, m.status, m.reason, m.provider, m.provider_message_id,
                 as_utc(m.sent_at) if m.sent_at else None, as_utc(m.status_at)))
-    ordered = sorted(steps.values(), key=lambda s: (s.first_due_at, s.step))
+    ordered = sorted(steps.values(), key=lambda s: (s.first_due_at, s.step, s.occurrence))
     return Timeline(
         order_id=order.id, order_number=order.number, order_external_id=order.external_id,
         order_status=order.status, placed_at=as_utc(order.placed_at), journey_id=journey.id,

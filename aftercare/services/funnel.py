@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aftercare.db.models import DecisionLog, Message, ScheduledStep
-from aftercare.domain.vocabulary import StepStatus
+from aftercare.domain.vocabulary import Reason, StepStatus
 
 _SENT = ("sent", "delivered", "opened", "clicked")
 
@@ -60,11 +60,15 @@ def funnel(session: Session, step_order: list[str]) -> list[FunnelRow]:
         row(step).deferred += count
     for step, status, reason, count in session.execute(
         select(ScheduledStep.step, ScheduledStep.status, ScheduledStep.last_reason, func.count())
-        .where(ScheduledStep.status != StepStatus.DONE.value)
+        # Steps not done yet, and steps skipped because the journey no longer has them (no ledger row counts those).
+        .where((ScheduledStep.status != StepStatus.DONE.value)
+               | (ScheduledStep.last_reason == Reason.UNKNOWN_STEP.value))
         .group_by(ScheduledStep.step, ScheduledStep.status, ScheduledStep.last_reason)
     ):
         r = row(step)
-        if status == StepStatus.CANCELLED.value:
+        if status == StepStatus.DONE.value:
+            r.skipped[reason or "unspecified"] += count
+        elif status == StepStatus.CANCELLED.value:
             r.skipped[reason or "cancelled"] += count
         elif status == StepStatus.WAITING.value:
             r.waiting += count

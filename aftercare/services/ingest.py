@@ -26,16 +26,16 @@ from aftercare.db.models import (
     RecoveryCase,
     ReturnItem,
     Review,
-    ScheduledStep,
     Shipment,
 )
 from aftercare.db.models import (
     Journey as JourneyRow,
 )
-from aftercare.domain import journey as j
 from aftercare.domain.consent import ConsentSource
-from aftercare.domain.journey import Journey, Trigger
-from aftercare.domain.vocabulary import Channel, Purpose, Reason, StepStatus
+from aftercare.domain.vocabulary import Channel, Purpose, Reason
+from aftercare.journeys import events
+from aftercare.journeys.events import Event
+from aftercare.journeys.journey import Journey
 from aftercare.services import consent_ledger, scheduler
 from aftercare.services.commands import (
     EXCEPTION_STATUSES,
@@ -45,6 +45,7 @@ from aftercare.services.commands import (
     FulfillmentIn,
     OrderIn,
     RefundIn,
+    StoreEventIn,
 )
 from aftercare.winback.rules import LapseRule
 from aftercare.winback.store import winback_due
@@ -52,6 +53,10 @@ from aftercare.winback.store import winback_due
 
 class UnknownOrder(LookupError):
     """An event names an order we have not seen (yet): the caller keeps it to apply later."""
+
+
+class UnknownStoreCustomer(UnknownOrder):
+    """A store event names a customer we have no order of (yet): kept to apply later, like an early event."""
 
 
 @dataclass
@@ -163,12 +168,12 @@ class Ingest:
         journey_row = JourneyRow(order_id=order.id, customer_id=customer.id, started_at=now, status="active")
         session.add(journey_row)
         session.flush()
-        # A new order stops any win-back at once, and the decision re-checks it when a step comes due.
-        scheduler.cancel_steps(session, customer_id=customer.id, steps=j.WINBACK_STEPS, reason="new_order",
-                               now=now, except_journey_id=journey_row.id)
-        scheduler.fire(session, self.journey, journey_row, Trigger.ORDER_PLACED, data.placed_at, now)
+        # A new order stops at once the steps it cancels (win-back), and their decisions re-check it when due.
+        scheduler.cancel_for(session, self.journey, events.ORDER_PLACED, customer_id=customer.id, now=now,
+                             except_journey_id=journey_row.id)
+        scheduler.fire(session, self.journey, journey_row, events.ORDER_PLACED, data.placed_at, now)
         if customer.points_expiring and customer.points_expire_at is not None:
-            scheduler.fire(session, self.journey, journey_row, Trigger.POINTS_EXPIRY, customer.points_expire_at, now)
+            scheduler.fire(session, self.journey, journey_row, events.POINTS_EXPIRY, customer.points_expire_at, now)
         if data.cancelled_at is not None:
             self.cancel_order(session, data.external_id, data.cancelled_at, now)
         return order
@@ -179,7 +184,7 @@ class Ingest:
             order.status = "cancelled"
             order.cancelled_at = at
             journey_row.status = "cancelled"
-            scheduler.fire(session, self.journey, journey_row, Trigger.ORDER_CANCELLED, at, now)
+            scheduler.fire(session, self.journey, journey_row, events.ORDER_CANCELLED, at, now)
         return order
 
     def record_refund(self, session: Session, data: RefundIn, now: datetime) -> None:
@@ -208,9 +213,9 @@ class Ingest:
         if order.status == "open":
             order.status = "fulfilled"
         session.flush()
-        scheduler.fire(session, self.journey, journey_row, Trigger.FULFILLED, data.shipped_at, now)
+        scheduler.fire(session, self.journey, journey_row, events.FULFILLED, data.shipped_at, now)
         if shipment.promised_at is not None:
-            scheduler.fire(session, self.journey, journey_row, Trigger.PROMISE_DUE, shipment.promised_at, now)
+            scheduler.fire(session, self.journey, journey_row, events.PROMISE_DUE, shipment.promised_at, now)
         return shipment
 
     def record_tracking(
@@ -227,7 +232,7 @@ class Ingest:
         status = status.lower()
         if estimated_delivery_at is not None and shipment.promised_at is None:
             shipment.promised_at = estimated_delivery_at
-            scheduler.fire(session, self.journey, journey_row, Trigger.PROMISE_DUE, estimated_delivery_at, now)
+            scheduler.fire(session, self.journey, journey_row, events.PROMISE_DUE, estimated_delivery_at, now)
         if TRACKING_PROGRESS.get(status, 0) >= TRACKING_PROGRESS.get(shipment.status, 0):
             shipment.status = status
             shipment.last_event_at = at
@@ -236,13 +241,13 @@ class Ingest:
             if order.status != "cancelled":
                 order.status = "delivered"
             session.flush()
-            scheduler.fire(session, self.journey, journey_row, Trigger.DELIVERED, at, now)
-            if self.lapse_rule is not None:
-                self._time_winback(session, order, journey_row, at)
+            lapse = self._predicted_lapse(session, order, at) if self.lapse_rule is not None else None
+            data = {"predicted_lapse_at": lapse} if lapse is not None else {}
+            scheduler.fire(session, self.journey, journey_row, Event(events.DELIVERED, at, data), now=now)
         elif status in EXCEPTION_STATUSES and shipment.delivered_at is None and shipment.exception_at is None:
             shipment.exception_at = at
             session.flush()
-            scheduler.fire(session, self.journey, journey_row, Trigger.CARRIER_EXCEPTION, at, now)
+            scheduler.fire(session, self.journey, journey_row, events.CARRIER_EXCEPTION, at, now)
         session.flush()
         return shipment
 
@@ -263,7 +268,7 @@ class Ingest:
         session.add(answer)
         session.flush()
         if score >= self.happy_min_score:
-            scheduler.fire(session, self.journey, journey_row, Trigger.CSAT_HAPPY, at, now)
+            scheduler.fire(session, self.journey, journey_row, events.CSAT_HAPPY, at, now)
         elif score <= self.unhappy_max_score:
             customer = session.get(Customer, journey_row.customer_id)
             assert customer is not None
@@ -271,7 +276,7 @@ class Ingest:
             session.add(RecoveryCase(order_id=order_id, customer_id=customer.id, opened_at=at,
                                      goodwill_points=self.goodwill_points, needs_follow_up=True))
             session.flush()
-            scheduler.fire(session, self.journey, journey_row, Trigger.CSAT_UNHAPPY, at, now)
+            scheduler.fire(session, self.journey, journey_row, events.CSAT_UNHAPPY, at, now)
         return answer
 
     def resolve_recovery(self, session: Session, *, order_id: int, at: datetime, now: datetime,
@@ -282,7 +287,7 @@ class Ingest:
         case.resolved_at, case.resolution, case.needs_follow_up = at, resolution, False
         journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
         assert journey_row is not None
-        scheduler.fire(session, self.journey, journey_row, Trigger.RECOVERY_RESOLVED, at, now)
+        scheduler.fire(session, self.journey, journey_row, events.RECOVERY_RESOLVED, at, now)
         scheduler.release_held(session, customer_id=case.customer_id, reason=Reason.RECOVERY_OPEN.value, at=at,
                                now=now)
         return True
@@ -302,22 +307,38 @@ class Ingest:
         session.flush()
         return review
 
-    def _time_winback(self, session: Session, order: Order, journey_row: JourneyRow,
-                      delivered_at: datetime) -> None:
-        """Move winback_1 to the lapse day the configured rule gives for this customer's purchase days."""
+    def _predicted_lapse(self, session: Session, order: Order, delivered_at: datetime) -> datetime | None:
+        """The customer's own lapse day by the configured rule (None: too few purchase days, the journey's
+        fixed window stays). Carried on the delivered event as `predicted_lapse_at` for steps that use it."""
         placed = session.scalars(select(Order.placed_at).where(Order.customer_id == order.customer_id,
                                                                 Order.status != "cancelled"))
         assert self.lapse_rule is not None
         days = [as_utc(p).date() for p in placed]
-        due = winback_due(self.lapse_rule, days, delivered_at, self.winback_offset)
-        if due is None:
-            return  # too few purchase days for the model: the fixed window stays
-        step = session.scalar(select(ScheduledStep).where(ScheduledStep.journey_id == journey_row.id,
-                                                          ScheduledStep.step == j.WINBACK_1,
-                                                          ScheduledStep.status == StepStatus.PENDING.value))
-        if step is not None and step.trigger == Trigger.DELIVERED:
-            step.due_at = step.first_due_at = due
-            session.flush()
+        return winback_due(self.lapse_rule, days, delivered_at, self.winback_offset)
+
+    # Store events ------------------------------------------------------------------------------------
+    def record_store_event(self, session: Session, data: StoreEventIn, now: datetime) -> list[str]:
+        """Apply one of the store's own events: cancel the steps it stops, schedule the steps it triggers.
+
+        A per-order step hangs off the named order (or the customer's latest); a per-customer step is one per
+        customer and occurrence whichever order carries it (its ledger key names the customer). Returns the
+        steps scheduled or moved. Idempotency is the inbox's: the event's key is stored before it is applied.
+        """
+        customer = session.scalar(select(Customer).where(Customer.external_id == data.customer_external_id))
+        if customer is None:
+            raise UnknownStoreCustomer(data.customer_external_id)
+        if data.order_external_id:
+            _, journey_row = self._order(session, data.order_external_id)
+        else:
+            journey_row = session.scalar(
+                select(JourneyRow).join(Order, Order.id == JourneyRow.order_id)
+                .where(JourneyRow.customer_id == customer.id)
+                .order_by(Order.placed_at.desc(), JourneyRow.id.desc()).limit(1))
+            if journey_row is None:
+                raise UnknownStoreCustomer(data.customer_external_id)
+        scheduler.cancel_for(session, self.journey, data.name, customer_id=customer.id, now=now)
+        event = Event(data.name, data.occurred_at, dict(data.data))
+        return scheduler.fire(session, self.journey, journey_row, event, now=now)
 
     # -------------------------------------------------------------------------------------------------
     def _order(self, session: Session, external_id: str) -> tuple[Order, JourneyRow]:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from aftercare.domain import journey as j
 from aftercare.domain.decisions import Send
+from aftercare.journeys.message import MessageView
+from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
-from aftercare.rendering.context import AddressView, ItemView, MessageContext, ProductView
+from aftercare.rendering.context import CONTEXT_FIELDS, AddressView, ItemView, MessageContext, ProductView
 from aftercare.rendering.safety import checked_link, display_name, plain_text
 from aftercare.services.batch_state import BatchState
-from aftercare.services.recovery import resolve_link
 
-# Win-back offers, by step: data, not code paths.
-WINBACK_OFFERS: dict[str, str | None] = {j.WINBACK_1: None, j.WINBACK_2: "WELCOMEBACK10", j.WINBACK_3: "LASTCHANCE15"}
 SUPPORTED_LOCALES = ("en", "ko", "ar")
 
 
@@ -35,23 +33,39 @@ def choose_locale(locale: str | None) -> str:
 
 
 def build_context(
-    *, step: str, customer_id: int, order_id: int, decision: Send, batch: BatchState, links: LinkSigner,
-    settings: ContextSettings, now: datetime, cross_sell: tuple[ProductView, ...] = (), marketing: bool = True,
+    *, spec: Step, customer_id: int, order_id: int, decision: Send, batch: BatchState, links: LinkSigner,
+    settings: ContextSettings, now: datetime, cross_sell: tuple[ProductView, ...] = (), occurrence: str = "",
+    item: str | None = None, payload: dict[str, Any] | None = None,
 ) -> MessageContext:
-    """The template context for one message. Unsubscribe and preferences links are signed only for marketing
-    messages (`marketing`), the only ones that show them: signing is a tenth of this function's cost."""
+    """The template context for one message: the engine's fields, then the step's decision-time data
+    (`Step.data`), then its render-time data (`Step.template_data`, e.g. signed links). A field of
+    `MessageContext` is replaced; any other key reaches the template as its own variable (`extra`).
+
+    Unsubscribe and preferences links are signed only for marketing messages, the only ones that show them:
+    signing is a tenth of this function's cost."""
+    step = spec.name
+    marketing = spec.is_marketing
     c = batch.customers[customer_id]
     o = batch.orders[order_id]
     ship = batch.shipments.get(order_id)
     featured = set(decision.product_ids)
     items = tuple(
-        _item(i, batch.products.get(i.product_id),
-              links.review(order_id, i.product_id, now) if step == j.REVIEW_REQUEST else None, order_id, step)
+        _item(i, batch.products.get(i.product_id), order_id, step)
         for i in batch.items.get(order_id, ())
-        if not featured or i.product_id in featured or step in (j.CONFIRMATION, j.CANCELLATION_NOTICE, j.SHIPPED)
+        if not featured or i.product_id in featured
     )
     threshold = max(settings.reward_threshold, 1)
-    return MessageContext(
+    data: dict[str, Any] = dict(decision.data)
+    if spec.template_data is not None:
+        data.update(spec.template_data(MessageView(
+            step=step, customer_id=customer_id, order_id=order_id, now=now, links=links, settings=settings,
+            order_placed_at=o.placed_at, items=items, decision_data=decision.data, occurrence=occurrence,
+            item=item, payload=payload or {},
+            csat_score=batch.csat[order_id].score if order_id in batch.csat else None,
+            recovery_case_id=batch.recovery[order_id].id if order_id in batch.recovery else None)))
+    known = {k: v for k, v in data.items() if k in CONTEXT_FIELDS}
+    extra = {k: v for k, v in data.items() if k not in CONTEXT_FIELDS}
+    ctx = MessageContext(
         step=step,
         locale=choose_locale(c.locale),
         timezone=c.timezone,
@@ -75,7 +89,7 @@ def build_context(
         total=Decimal(o.total),
         shipping_address=_address(o.shipping_address),
         payment_summary=o.payment_summary or "",
-        cancel_until=o.placed_at + settings.cancel_window if step == j.CONFIRMATION else None,
+        cancel_until=None,
         points_earned=o.points_earned,
         points_to_next_reward=threshold - (c.points_balance % threshold),
         carrier=ship.carrier if ship else None,
@@ -84,31 +98,19 @@ def build_context(
         if ship else None,
         promised_at=ship.promised_at if ship else None,
         delivered_at=ship.delivered_at if ship else None,
-        csat_links=links.csat_links(order_id, now) if step == j.CSAT else {},
-        review_url=links.review(order_id, None, now) if step == j.REVIEW_REQUEST else None,
-        goodwill_points=settings.goodwill_points if step in (j.SERVICE_RECOVERY, j.RECOVERY_NOTICE) else 0,
         referral_invite=decision.referral_invite,
         referral_url=links.url("/refer", {"k": "refer", "c": customer_id}, now) if decision.referral_invite else None,
         cross_sell=cross_sell,
-        points_expiry_reminder=decision.carries_points_expiry,
-        offer_code=WINBACK_OFFERS.get(step),
         unsubscribe_url=links.unsubscribe(customer_id, now) if marketing else None,
         preferences_url=links.preferences(customer_id, now) if marketing else None,
         order_url=None,
-        **_recovery_notice(step, order_id, batch, links, now),
+        payload=dict(payload or {}),
+        extra=extra,
     )
+    return replace(ctx, **known) if known else ctx
 
 
-def _recovery_notice(step: str, order_id: int, batch: BatchState, links: LinkSigner, now: datetime) -> dict[str, Any]:
-    """The CSAT score and the signed resolve link, for support's recovery notice only."""
-    case = batch.recovery.get(order_id)
-    if step != j.RECOVERY_NOTICE or case is None:
-        return {}
-    csat = batch.csat.get(order_id)
-    return {"csat_score": csat.score if csat else None, "recovery_resolve_url": resolve_link(links, case.id, now)}
-
-
-def _item(row: Any, product: Any, review_url: str | None, order_id: int, step: str) -> ItemView:
+def _item(row: Any, product: Any, order_id: int, step: str) -> ItemView:
     video = product.video_url if product is not None else None
     return ItemView(
         product_id=row.product_id,
@@ -118,7 +120,6 @@ def _item(row: Any, product: Any, review_url: str | None, order_id: int, step: s
         unit_price=Decimal(row.unit_price),
         setup_instructions=product.setup_instructions if product is not None else None,
         video_url=checked_link(video, field="video_url", order_id=order_id, step=step),
-        review_url=review_url,
     )
 
 

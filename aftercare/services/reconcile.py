@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from aftercare.clock import Clock, as_utc
 from aftercare.db.models import Customer, InboxEvent, Message, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
-from aftercare.domain.journey import Journey, Trigger
 from aftercare.domain.reconcile import Found, Hold, ProviderView, Resend, UnknownMessage, Verdict, Wait, Windows, judge
 from aftercare.domain.vocabulary import Channel, MessageStatus, StepStatus
+from aftercare.journeys import events
+from aftercare.journeys.journey import Journey
 from aftercare.providers.base import SendError, SmsLookup, SmsSender
 from aftercare.services import scheduler
 from aftercare.services.reports import SweepReport
@@ -168,10 +169,10 @@ class Reconciler:
                 .values(status=MessageStatus.SENT.value, provider_message_id=provider_id, provider=self.sms.name,
                         reason="reconciled_found", error_code=None, status_at=now)
             ).rowcount
-            if moved and row.journey_id is not None and self.journey.triggered_by(Trigger.sent(row.step)):
+            if moved and row.journey_id is not None and self.journey.triggered_by(events.sent(row.step)):
                 journey = session.get(JourneyRow, row.journey_id)
                 if journey is not None:
-                    scheduler.fire(session, self.journey, journey, Trigger.sent(row.step), message.attempted_at, now)
+                    scheduler.fire(session, self.journey, journey, events.sent(row.step), message.attempted_at, now)
         return bool(moved)
 
     def claim_resend(self, ledger_id: int, step_id: int | None, seen_resends: int, now: datetime) -> str:

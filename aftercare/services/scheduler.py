@@ -1,72 +1,117 @@
-"""Turning events into due times: the journey table says which steps an event schedules, and when.
+"""Turning events into due times: each step says which events schedule it and when (`Step.triggers`).
 
 A new trigger for a step that is still pending or waiting moves its due time (a happy CSAT brings the
 review request forward, a resolved recovery releases it); the same trigger repeated changes nothing, so
-replayed webhooks are harmless.
+replayed webhooks are harmless. Each scheduled row is one occurrence: per order, per customer, or per item
+(one row per order line), and a repeating step gets one row per occurrence key (the new tier).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aftercare.db.models import Journey as JourneyRow
-from aftercare.db.models import ScheduledStep
-from aftercare.domain.journey import Journey
-from aftercare.domain.vocabulary import StepStatus
+from aftercare.db.models import OrderItem, ScheduledStep
+from aftercare.domain.state import ItemState
+from aftercare.domain.vocabulary import Scope, StepStatus
+from aftercare.journeys.events import Event
+from aftercare.journeys.journey import Journey
 
 OPEN = (StepStatus.PENDING.value, StepStatus.WAITING.value)
 
 
-def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str, at: datetime, now: datetime) -> list[str]:
-    """Schedule (or move) every step `trigger` names for this journey. Returns the steps touched."""
-    wanted = journey.triggered_by(trigger)
+def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str | Event, at: datetime | None = None,
+         now: datetime | None = None) -> list[str]:
+    """Schedule (or move) every step the event triggers for this journey. Returns the steps touched."""
+    event = trigger if isinstance(trigger, Event) else Event(trigger, at)  # type: ignore[arg-type]
+    now = now or event.at
+    wanted = journey.triggered_by(event.name)
     if not wanted:
         return []
     names = [spec.name for spec, _ in wanted]
     existing = {
-        s.step: s
+        (s.step, s.occurrence or ""): s
         for s in session.scalars(
             select(ScheduledStep).where(ScheduledStep.journey_id == row.id, ScheduledStep.step.in_(names))
         )
     }
+    items: tuple[ItemState, ...] | None = None
     touched: list[str] = []
-    for spec, offset in wanted:
-        due = at + offset
-        step = existing.get(spec.name)
-        if step is None and spec.per_customer and _customer_has(session, row.customer_id, spec.name, due):
-            continue  # one per customer per cycle: a second order must not double a points reminder
-        if step is None:
-            session.add(
-                ScheduledStep(
+    for spec, on in wanted:
+        if spec.scope is Scope.ITEM:
+            if items is None:
+                items = _items(session, row.order_id)
+            occurrences = [Event(event.name, event.at, event.data, item) for item in items]
+        else:
+            occurrences = [event]
+        for ev in occurrences:
+            due = on.due_at(ev)
+            if due is None:
+                continue
+            occurrence = spec.occurrence_of(ev)
+            step = existing.get((spec.name, occurrence))
+            if step is None and spec.scope is Scope.CUSTOMER and _customer_has(
+                    session, row.customer_id, spec.name, occurrence, None if occurrence else due):
+                continue  # one per customer (per occurrence): a second order must not double a reminder
+            if step is None:
+                step = ScheduledStep(
                     journey_id=row.id, customer_id=row.customer_id, order_id=row.order_id, step=spec.name,
-                    status=StepStatus.PENDING.value, trigger=trigger, due_at=due, first_due_at=due,
+                    scope=spec.scope.value, occurrence=occurrence, item=ev.item.product_id if ev.item else None,
+                    payload=_jsonable(event.data) or None,
+                    status=StepStatus.PENDING.value, trigger=event.name, due_at=due, first_due_at=due,
                     updated_at=now, attempts=0,
                 )
-            )
-            touched.append(spec.name)
-        elif step.status in OPEN and step.trigger != trigger:
-            step.trigger = trigger
-            step.status = StepStatus.PENDING.value
-            step.due_at = due
-            step.first_due_at = due
-            step.claimed_by = None
-            step.claimed_until = None
-            step.updated_at = now
-            touched.append(spec.name)
+                session.add(step)
+                existing[(spec.name, occurrence)] = step
+                touched.append(spec.name)
+            elif step.status in OPEN and step.trigger != event.name:
+                step.trigger = event.name
+                step.status = StepStatus.PENDING.value
+                step.due_at = due
+                step.first_due_at = due
+                step.claimed_by = None
+                step.claimed_until = None
+                step.updated_at = now
+                touched.append(spec.name)
     session.flush()
     return touched
 
 
-def _customer_has(session: Session, customer_id: int, step: str, due: datetime) -> bool:
-    return session.scalar(
-        select(ScheduledStep.id).where(
-            ScheduledStep.customer_id == customer_id, ScheduledStep.step == step, ScheduledStep.first_due_at == due
-        ).limit(1)
-    ) is not None
+def _items(session: Session, order_id: int) -> tuple[ItemState, ...]:
+    """One event per distinct product of the order (a per-item step is about a product, not a quantity)."""
+    rows = session.execute(select(OrderItem.product_id, OrderItem.title, OrderItem.category, OrderItem.quantity)
+                           .where(OrderItem.order_id == order_id).order_by(OrderItem.id))
+    seen: dict[str, ItemState] = {}
+    for product_id, title, category, quantity in rows:
+        seen.setdefault(product_id, ItemState(product_id, title, category, quantity))
+    return tuple(seen.values())
+
+
+def _jsonable(data: Any) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in dict(data).items()}
+
+
+def _customer_has(session: Session, customer_id: int, step: str, occurrence: str, due: datetime | None) -> bool:
+    query = select(ScheduledStep.id).where(ScheduledStep.customer_id == customer_id, ScheduledStep.step == step,
+                                           ScheduledStep.occurrence == occurrence)
+    if due is not None:
+        query = query.where(ScheduledStep.first_due_at == due)
+    return session.scalar(query.limit(1)) is not None
+
+
+def cancel_for(session: Session, journey: Journey, event: str, *, customer_id: int, now: datetime,
+               except_journey_id: int | None = None) -> int:
+    """Stop, at once, the open steps that `event` cancels (`cancelled_by=`), each with the step's reason."""
+    total = 0
+    for reason, steps in journey.cancelled_by(event).items():
+        total += cancel_steps(session, customer_id=customer_id, steps=steps, reason=reason, now=now,
+                              except_journey_id=except_journey_id)
+    return total
 
 
 def cancel_steps(

@@ -30,8 +30,9 @@ from aftercare.db.models import Customer, DecisionLog, Message, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
-from aftercare.domain.journey import Journey, Trigger
-from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, StepStatus
+from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
+from aftercare.journeys import events
+from aftercare.journeys.journey import Journey
 from aftercare.links import LinkSigner
 from aftercare.providers.base import (
     EmailMessage,
@@ -101,7 +102,6 @@ class Sweeper:
     batch_size: int = 500
     lease: timedelta = timedelta(minutes=5)
     cross_sell: CrossSell | None = None
-    cross_sell_steps: frozenset[str] | None = None  # steps that get cross-sell; None: every step
     # Test seam: called with a phase name ("reserved", "sending", "sent"); raise to simulate a crash there.
     fault: Callable[[str], None] | None = None
     _is_pg: bool = field(init=False, default=False)
@@ -140,12 +140,7 @@ class Sweeper:
         if not steps:
             return report
         with self.session_factory() as session:
-            batch = load_batch_state(
-                session,
-                customer_ids=[s.customer_id for s in steps],
-                order_ids=[s.order_id for s in steps],
-                cap_since=now - self.policy.frequency_cap,
-            )
+            batch = self._load(session, steps, now)
             decisions = self._decide_all(steps, batch, now)
             planned = self._plan(session, steps, decisions, batch, now)
         to_send = self._reserve(planned, decisions, now, report)
@@ -176,8 +171,7 @@ class Sweeper:
             steps = list(session.execute(query.order_by(ScheduledStep.due_at)))
             if not steps:
                 return []
-            batch = load_batch_state(session, customer_ids=[s.customer_id for s in steps],
-                                     order_ids=[s.order_id for s in steps], cap_since=now - self.policy.frequency_cap)
+            batch = self._load(session, steps, now)
         decisions = self._decide_all(steps, batch, now)
         return [(s.step, decisions[s.id]) for s in steps]
 
@@ -225,12 +219,25 @@ class Sweeper:
         stmt = self.claim_statement(now, worker, limit, journey_id, reclaim_own)
         return sorted(conn.execute(stmt).all(), key=lambda r: (r.due_at, r.id))
 
+    def _load(self, session: Session, steps: Sequence[Row[Any]], now: datetime) -> BatchState:
+        """The batch's state, and once per batch each fact the journey's steps declared (`needs=`)."""
+        return load_batch_state(session, customer_ids=[s.customer_id for s in steps],
+                                order_ids=[s.order_id for s in steps], cap_since=now - self.policy.frequency_cap,
+                                facts=self.journey.facts, now=now, journey=self.journey)
+
     def _decide_all(self, steps: Sequence[Row[Any]], batch: BatchState, now: datetime) -> dict[int, Decision]:
         decisions: dict[int, Decision] = {}
         for step in steps:
-            spec = self.journey.step(step.step)
+            spec = self.journey.get(step.step)
+            if spec is None:
+                # A step the running journey no longer has (removed, renamed, another process's journey):
+                # recorded as a skip with a reason, never a failed or held batch.
+                decisions[step.id] = Skip(Reason.UNKNOWN_STEP)
+                continue
             state = batch.customer_state(step.customer_id, step.order_id)
-            decision = decide(DueStep(spec, step.first_due_at, step.due_at), state, now, self.policy)
+            due_step = DueStep(spec, step.first_due_at, step.due_at, step.occurrence or "", step.item,
+                               step.payload or {})
+            decision = decide(due_step, state, now, self.policy)
             if isinstance(decision, Send) and spec.is_marketing:
                 # Later steps of this batch see this send: the frequency cap holds within a batch too.
                 batch.recent_marketing[step.customer_id].append(now)
@@ -242,10 +249,13 @@ class Sweeper:
         planned: list[_Planned] = []
         for step in steps:
             decision = decisions[step.id]
+            spec = self.journey.get(step.step)
+            if spec is None:
+                continue  # no ledger row for a step we cannot name a channel or purpose for: the log has it
             if isinstance(decision, Skip):
-                channel = decision.channel or self.journey.step(step.step).channels[0]
+                channel = decision.channel or spec.channels[0]
                 planned.append(_Planned(_key(step, channel), step, channel, MessageStatus.SKIPPED,
-                                        decision.reason.value))
+                                        str(decision.reason)))
             elif isinstance(decision, HoldOut):
                 planned.append(_Planned(_key(step, decision.channel), step, decision.channel, MessageStatus.HELD_OUT,
                                         Reason.HOLDOUT.value))
@@ -261,12 +271,11 @@ class Sweeper:
         spec = self.journey.step(step.step)
         customer = batch.customers[step.customer_id]
         cross: tuple[ProductView, ...] = ()
-        wants_cross_sell = self.cross_sell_steps is None or step.step in self.cross_sell_steps
-        if self.cross_sell is not None and decision.cross_sell and wants_cross_sell:
+        if self.cross_sell is not None and spec.cross_sell and decision.cross_sell:
             cross = self.cross_sell(session, batch, step.customer_id, step.order_id)
-        ctx = build_context(step=step.step, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
+        ctx = build_context(spec=spec, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
                             batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross,
-                            marketing=spec.is_marketing)
+                            occurrence=step.occurrence or "", item=step.item, payload=step.payload)
         locale = choose_locale(customer.locale)
         out: list[_Planned] = []
         for channel in decision.channels:
@@ -511,15 +520,17 @@ class Sweeper:
                     status, outcome, reason = StepStatus.PENDING.value, "busy", "claimed_elsewhere"
                     due = until = now + self.lease
             elif isinstance(decision, Skip):
-                outcome, reason = "skip", decision.reason.value
+                outcome, reason = "skip", str(decision.reason)
+                if self.journey.get(step.step) is None:
+                    report.skipped[(step.step, reason)] += 1  # no ledger row counts it (see _plan)
             elif isinstance(decision, HoldOut):
                 outcome, reason, channels = "holdout", Reason.HOLDOUT.value, decision.channel.value
             elif isinstance(decision, Defer):
-                status, outcome, reason, due, until = StepStatus.PENDING.value, "defer", decision.reason.value, \
+                status, outcome, reason, due, until = StepStatus.PENDING.value, "defer", str(decision.reason), \
                     decision.until, decision.until
                 report.deferred[(step.step, reason)] += 1
             elif isinstance(decision, Wait):
-                status, outcome, reason = StepStatus.WAITING.value, "wait", decision.reason.value
+                status, outcome, reason = StepStatus.WAITING.value, "wait", str(decision.reason)
                 report.waiting[(step.step, reason)] += 1
             step_updates.append({"_id": step.id, "_claimed_by": step.claimed_by, "status": status, "due_at": due,
                                  "last_outcome": outcome, "last_reason": reason, "updated_at": now})
@@ -566,7 +577,7 @@ class Sweeper:
     def _chain(self, session: Session, steps: Sequence[Row[Any]], sent_steps: set[int], now: datetime) -> None:
         """Fire `<step>_sent` for steps that other steps follow (the win-back sequence)."""
         for step in steps:
-            trigger = Trigger.sent(step.step)
+            trigger = events.sent(step.step)
             if step.id in sent_steps and self.journey.triggered_by(trigger):
                 row = session.get(JourneyRow, step.journey_id)
                 assert row is not None
@@ -654,8 +665,17 @@ def _digest(payload: EmailMessage | SmsMessage | None) -> str | None:
 
 
 def _key(step: Row[Any], channel: Channel) -> str:
-    """One message per (journey, step, channel), whatever happens: reruns and retries hit the same key."""
-    return f"j{step.journey_id}:{step.step}:{channel.value}"
+    """One message per (scope, step, occurrence, channel), whatever happens: reruns and retries hit the same key.
+
+    A step that happens once per scope (occurrence '') keeps the key every message had before occurrences
+    existed, `j<journey>:<step>:<channel>`, so an upgraded database resends nothing. An occurrence adds itself
+    to the key; a per-customer occurrence is keyed by the customer, not by whichever order carried it.
+    """
+    occurrence = step.occurrence or ""
+    if not occurrence:
+        return f"j{step.journey_id}:{step.step}:{channel.value}"
+    owner = f"c{step.customer_id}" if step.scope == Scope.CUSTOMER.value else f"j{step.journey_id}"
+    return f"{owner}:{step.step}:{occurrence}:{channel.value}"
 
 
 def _backoff(step_id: int, attempts: int) -> timedelta:

@@ -1,9 +1,10 @@
-"""The daily win-back scan: every customer whose newest order was delivered has an open `winback_1` step.
+"""The daily scan: every customer whose newest order was delivered has each of the journey's backfill steps.
 
-Delivery events already schedule win-back; the scan repairs what events cannot (a data import, a lost
-webhook, a changed lapse setting): for each customer whose newest order is delivered and who has no
-`winback_1` step on that order's journey, it creates that one step, due the configured lapse after
-delivery (never the other steps delivery schedules: an imported order must not get a delivered notice).
+Delivery events already schedule them; the scan repairs what events cannot (a data import, a lost webhook,
+a changed lapse setting): for each customer whose newest order is delivered and who has no such step on
+that order's journey, it creates that one step (in the default journey `winback_1`, `backfill=True`), due
+its offset after delivery (never the other steps delivery schedules: an imported order must not get a
+delivered notice).
 Idempotent (a step that exists, open or done, is left alone) and batched by customer id.
 """
 
@@ -17,8 +18,10 @@ from sqlalchemy.orm import Session
 from aftercare.clock import as_utc
 from aftercare.db.models import Journey as JourneyRow
 from aftercare.db.models import Order, ScheduledStep, Shipment
-from aftercare.domain.journey import WINBACK_1, Journey, Trigger
 from aftercare.domain.vocabulary import StepStatus
+from aftercare.journeys import events
+from aftercare.journeys.journey import Journey
+from aftercare.journeys.step import Step
 
 
 def _newest_orders(session: Session, after_customer: int, limit: int) -> list[tuple[int, int]]:
@@ -41,7 +44,14 @@ def _newest_orders(session: Session, after_customer: int, limit: int) -> list[tu
 
 
 def rescan(session: Session, journey: Journey, now: datetime, *, batch_size: int = 1000) -> int:
-    """Schedule missing `winback_1` steps; returns how many were created. The caller commits."""
+    """Schedule the missing backfill steps; returns how many were created. The caller commits."""
+    created = 0
+    for spec, offset in _backfilled(journey):
+        created += _rescan_step(session, spec, offset, now, batch_size)
+    return created
+
+
+def _rescan_step(session: Session, spec: Step, offset: timedelta, now: datetime, batch_size: int) -> int:
     created = 0
     after = 0
     while True:
@@ -60,24 +70,20 @@ def rescan(session: Session, journey: Journey, now: datetime, *, batch_size: int
             continue
         has_step = set(session.scalars(
             select(ScheduledStep.order_id).where(ScheduledStep.order_id.in_(delivered),
-                                                 ScheduledStep.step == WINBACK_1)
+                                                 ScheduledStep.step == spec.name)
         ))
         missing = [o for o in delivered if o not in has_step]
-        offset = _lapse(journey)
         for row in session.scalars(select(JourneyRow).where(JourneyRow.order_id.in_(missing))):
             due = as_utc(delivered[row.order_id]) + offset
             session.add(ScheduledStep(
-                journey_id=row.id, customer_id=row.customer_id, order_id=row.order_id, step=WINBACK_1,
-                status=StepStatus.PENDING.value, trigger=Trigger.DELIVERED, due_at=due,
-                first_due_at=due, updated_at=now, attempts=0,
+                journey_id=row.id, customer_id=row.customer_id, order_id=row.order_id, step=spec.name,
+                scope=spec.scope.value, occurrence="", status=StepStatus.PENDING.value, trigger=events.DELIVERED,
+                due_at=due, first_due_at=due, updated_at=now, attempts=0,
             ))
             created += 1
         session.flush()
 
 
-def _lapse(journey: Journey) -> timedelta:
-    """How long after delivery `winback_1` is due, from the journey table (so settings tune it)."""
-    for spec, offset in journey.triggered_by(Trigger.DELIVERED):
-        if spec.name == WINBACK_1:
-            return offset
-    raise LookupError("the journey has no winback_1 step triggered by delivery")
+def _backfilled(journey: Journey) -> list[tuple[Step, timedelta]]:
+    """The journey's backfill steps and their offset after delivery (from the step, so settings tune it)."""
+    return [(s, t.after) for s in journey.steps if s.backfill for t in s.triggers if t.event == events.DELIVERED]

@@ -24,7 +24,8 @@ from aftercare.clock import as_utc
 from aftercare.db.models import Customer, InboxEvent
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
-from aftercare.services.commands import ConsentIn
+from aftercare.journeys.store_events import StoreEvent
+from aftercare.services.commands import ConsentIn, StoreEventIn
 from aftercare.services.ingest import UnknownOrder
 from aftercare.webhooks import helpdesk, sendgrid, shopify, twilio
 
@@ -154,9 +155,19 @@ def _dispatch(session: Session, services: Services, event: InboxEvent, now: date
         return twilio.apply_inbound(session, services.ingest, params, now, window, as_utc(event.received_at))
     if event.source == "link":
         return _apply_link(session, services, event.topic, json.loads(event.body), now, as_utc(event.received_at))
+    if event.source == "store":
+        touched = services.ingest.record_store_event(session, store_event_from(json.loads(event.body), now), now)
+        return f"store_event:{len(touched)}_scheduled"
     if event.source == helpdesk.SOURCE:  # a recovery case resolved by the helpdesk or support's link
         return helpdesk.apply(session, services, event.topic, json.loads(event.body), now)
     return "ignored:unknown_source"
+
+
+def store_event_from(body: dict[str, Any], now: datetime) -> StoreEventIn:
+    """The stored body of a store event (see `aftercare.journeys.store_events`) as the ingest command."""
+    e = StoreEvent.parse(body, now)
+    return StoreEventIn(name=e.name, customer_external_id=e.customer, occurred_at=e.occurred_at,
+                        idempotency_key=e.idempotency_key, order_external_id=e.order, data=dict(e.data))
 
 
 def _apply_shopify(

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from aftercare.contact import normalise_phone
 from aftercare.db.models import CsatAnswer, Customer, Message
-from aftercare.domain import journey as j
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import MessageStatus
 from aftercare.services.ingest import Ingest
@@ -102,7 +101,8 @@ def apply_inbound(
             ingest.sms_started(session, customer, said, source="sms:start", received_at=said)
         return "start:recorded"
     if intent is Intent.SCORE and score is not None:
-        order_id = surveyed_order(session, [c.id for c in customers], now, survey_window)
+        order_id = surveyed_order(session, [c.id for c in customers], now, survey_window,
+                                  ingest.journey.tagged("survey"))
         if order_id is None:
             return "score:no_survey_outstanding"
         answer = ingest.record_csat(session, order_id=order_id, score=score, channel="sms", at=now, now=now)
@@ -110,14 +110,15 @@ def apply_inbound(
     return f"{intent.value}:stored"
 
 
-def surveyed_order(session: Session, customer_ids: list[int], now: datetime, window: timedelta) -> int | None:
-    """The most recent order whose CSAT survey went out within `window` and has no answer yet."""
+def surveyed_order(session: Session, customer_ids: list[int], now: datetime, window: timedelta,
+                   survey_steps: tuple[str, ...]) -> int | None:
+    """The most recent order whose CSAT survey (a step tagged `survey`) went out within `window`, unanswered."""
     answered = select(CsatAnswer.order_id)
     return session.scalar(
         select(Message.order_id)
         .where(
             Message.customer_id.in_(customer_ids),
-            Message.step == j.CSAT,
+            Message.step.in_(survey_steps),
             Message.status.in_(_SURVEYED),
             Message.sent_at >= now - window,
             Message.order_id.is_not(None),

@@ -88,3 +88,11 @@ def twilio_signature(
         return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
     except Exception:  # noqa: BLE001 - odd bytes in a forged signature or URL: a failed check, not a crash
         return False
+
+
+def store_event_signature(body: bytes, header: str | None, secret: str | None) -> bool:
+    """`X-Aftercare-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with AFTERCARE_EVENTS_WEBHOOK_SECRET."""
+    if not secret or not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())

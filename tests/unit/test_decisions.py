@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aftercare.domain import journey as j
 from aftercare.domain.decisions import Defer, HoldOut, Policy, Send, Skip, decide, in_holdout
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
+from aftercare.journeys import default as j
 from tests.builders import JOURNEY, NOON_NY, POLICY, a_state, an_order, due
 
 EMAIL_ONLY = frozenset({(Channel.EMAIL, Purpose.MARKETING)})
@@ -265,8 +265,8 @@ LATE = timedelta(days=30)
 @pytest.mark.parametrize("step", JOURNEY.names)
 def test_every_step_has_an_expiry_and_is_skipped_as_expired_past_it(step):
     spec = JOURNEY.step(step)
-    assert spec.expires_after > timedelta(0)
-    first_due = NOON_NY - spec.expires_after - timedelta(minutes=1)
+    assert spec.expires > timedelta(0)
+    first_due = NOON_NY - spec.expires - timedelta(minutes=1)
     state = a_state(order=IN_TRANSIT, points_expiring=100, points_balance=100,
                     points_expire_at=NOON_NY + timedelta(days=60))
     assert decide(due(step, first_due=first_due), state, NOON_NY, POLICY) == Skip(Reason.EXPIRED)

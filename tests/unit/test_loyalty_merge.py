@@ -6,13 +6,18 @@ from datetime import timedelta
 
 import pytest
 
-from aftercare.domain import journey as j
-from aftercare.domain.decisions import MERGE_RECHECK, Defer, Policy, Send, Skip, decide, in_holdout
-from aftercare.domain.state import LoyaltyMerge
+from aftercare.domain.decisions import Defer, Policy, Send, Skip, decide, in_holdout
 from aftercare.domain.vocabulary import Reason
+from aftercare.journeys import default as j
+from aftercare.journeys.default.merge import MERGE_RECHECK, LoyaltyMerge
 from tests.builders import NOON_NY, POLICY, a_state, due
 
 H = timedelta(hours=1)
+
+
+def carries(decision: Send) -> bool:
+    """Whether the win-back carries the points reminder (its decision-time template data says so)."""
+    return bool(decision.data.get("points_expiry_reminder", False))
 POINTS = {"points_expiring": 120, "points_balance": 400, "points_expire_at": NOON_NY + timedelta(days=7)}
 
 
@@ -56,7 +61,7 @@ POINTS = {"points_expiring": 120, "points_balance": 400, "points_expire_at": NOO
 def test_a_points_reminder_folds_into_a_win_back_inside_the_cap_window(case, step, merge, expected):
     decision = decide(due(step), a_state(merge=merge, **POINTS), NOON_NY, POLICY)
     if expected == "send":
-        assert isinstance(decision, Send) and not decision.carries_points_expiry
+        assert isinstance(decision, Send) and not carries(decision)
     else:
         assert decision == expected
 
@@ -71,7 +76,7 @@ def test_a_points_reminder_never_waits_past_its_own_expiry_for_a_merge():
 
 
 @pytest.mark.parametrize(
-    ("case", "merge", "points", "carries"),
+    ("case", "merge", "points", "expected_carry"),
     [
         (
             "points reminder due in 3 h",
@@ -101,10 +106,10 @@ def test_a_points_reminder_never_waits_past_its_own_expiry_for_a_merge():
     ],
     ids=lambda v: v if isinstance(v, str) and " " in v else None,
 )
-def test_a_win_back_carries_the_points_reminder_due_inside_the_cap_window(case, merge, points, carries):
+def test_a_win_back_carries_the_points_reminder_due_inside_the_cap_window(case, merge, points, expected_carry):
     state = a_state(merge=merge, **(POINTS if points else {"points_expiring": 0}))
     decision = decide(due(j.WINBACK_1), state, NOON_NY, POLICY)
-    assert isinstance(decision, Send) and decision.carries_points_expiry is carries
+    assert isinstance(decision, Send) and carries(decision) is expected_carry
 
 
 def test_a_customer_held_out_of_the_points_reminder_gets_a_win_back_without_it():
@@ -116,11 +121,11 @@ def test_a_customer_held_out_of_the_points_reminder_gets_a_win_back_without_it()
     )
     merge = LoyaltyMerge(points_step=j.POINTS_EXPIRY_7, points_due_at=NOON_NY + H)
     decision = decide(due(j.WINBACK_1), a_state(customer_id=customer, merge=merge, **POINTS), NOON_NY, policy)
-    assert isinstance(decision, Send) and not decision.carries_points_expiry
+    assert isinstance(decision, Send) and not carries(decision)
 
 
 def test_transactional_and_other_marketing_steps_are_untouched_by_the_merge():
     merge = LoyaltyMerge(winback_sent_at=NOON_NY - H, points_step=j.POINTS_EXPIRY_7, points_due_at=NOON_NY)
     for step in (j.CONFIRMATION, j.SETUP_GUIDE, j.CSAT):
         decision = decide(due(step), a_state(merge=merge, **POINTS), NOON_NY, POLICY)
-        assert isinstance(decision, Send) and not decision.carries_points_expiry
+        assert isinstance(decision, Send) and not carries(decision)

@@ -83,7 +83,7 @@ def test_the_daily_report_counts_csat_reviews_and_winback_recovery(services, clo
     clock.advance(timedelta(days=10))
     place_order(services, n=2, customer=a_customer(1))  # back within 30 days
     with services.session_factory() as session:
-        report = daily_report(session, step_order=services.journey.names, now=clock.now())
+        report = daily_report(session, journey=services.journey, now=clock.now())
     assert report.csat == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1}
     assert (report.review_conversion.numerator, report.review_conversion.denominator) == (1, 1)
     assert (report.winback_recovery.numerator, report.winback_recovery.denominator) == (1, 1)

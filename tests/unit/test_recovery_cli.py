@@ -88,7 +88,7 @@ def test_a_case_open_past_the_recovery_window_is_flagged_in_status_and_the_daily
     assert "Recovery cases open past the window (1)" in past.output and "#1001" in past.output
     assert "#1001" in listed.output
     with services.session_factory() as session:
-        report = daily_report(session, step_order=services.journey.names, now=clock.now(),
+        report = daily_report(session, journey=services.journey, now=clock.now(),
                               recovery_window=services.policy.recovery_window)
     markdown = to_markdown(report)
     assert "Open cases: **1**; open past the 7-day recovery window: **1**" in markdown

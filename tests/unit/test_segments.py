@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aftercare.rendering.segments import GSM7, SMS_SEGMENT_BUDGET, UCS2, count_segments
+from aftercare.domain.vocabulary import Channel
+from aftercare.journeys import default_journey
+from aftercare.rendering.segments import GSM7, UCS2, count_segments
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,7 @@ def test_a_no_break_space_forces_ucs2() -> None:
     assert count_segments("Pay $1\u00a0now") == (1, UCS2)
 
 
-def test_every_budget_is_a_positive_number_of_segments() -> None:
-    assert SMS_SEGMENT_BUDGET
-    assert all(budget >= 1 for budget in SMS_SEGMENT_BUDGET.values())
+def test_every_sms_step_declares_a_positive_number_of_segments() -> None:
+    sms_steps = [s for s in default_journey().steps if Channel.SMS in s.channels]
+    assert sms_steps
+    assert all(s.sms_segments is not None and s.sms_segments >= 1 for s in sms_steps)

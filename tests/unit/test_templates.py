@@ -9,24 +9,19 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from aftercare.domain.journey import build_journey
+from aftercare.domain.vocabulary import Channel
+from aftercare.journeys import default_journey
 from aftercare.rendering.context import MessageContext, sample_context
 from aftercare.rendering.renderer import TEMPLATES_DIR, Renderer, TemplateMissingError
-from aftercare.rendering.segments import SMS_SEGMENT_BUDGET
 
-EMAIL_STEPS = (
-    "confirmation", "shipped", "delay_notice", "delivered_notice", "setup_guide", "csat", "service_recovery",
-    "recovery_notice", "review_request", "winback_1", "winback_2", "winback_3", "cancellation_notice",
-    "points_expiry_30", "points_expiry_7",
-)
-SMS_STEPS = (
-    "shipped", "delay_notice", "delivered_notice", "csat", "review_request", "winback_1", "winback_2",
-    "winback_3", "points_expiry_30", "points_expiry_7",
-)
+# The lists come from the journey: a step brings its channels and its SMS budget with it.
+JOURNEY = default_journey()
+EMAIL_STEPS = tuple(s.name for s in JOURNEY.steps if Channel.EMAIL in s.channels)
+SMS_STEPS = tuple(s.name for s in JOURNEY.steps if Channel.SMS in s.channels)
+SMS_SEGMENT_BUDGET = {s.name: s.sms_segments for s in JOURNEY.steps if s.sms_segments is not None}
 LOCALES = ("en", "ko", "ar")
 SCRIPT = {"ko": re.compile(r"[\uac00-\ud7a3]"), "ar": re.compile(r"[\u0600-\u06ff]")}
 HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-JOURNEY = build_journey()
 
 
 @pytest.fixture(scope="module")
