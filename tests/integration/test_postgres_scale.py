@@ -273,7 +273,7 @@ def _reconcile_process(url: str, worker: str, now_iso: str, home: str) -> int:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     engine = make_engine(url)
     settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
-                        sweep_lease_seconds=int(LEASE.total_seconds()))
+                        sweep_lease_seconds=int(LEASE.total_seconds()), environment="development")
     services = build_services(settings, clock=FrozenClock(datetime.fromisoformat(now_iso)),
                               email=_TableSender(dsn, "email", worker), sms=_LookupTableSender(dsn, "sms", worker),
                               renderer=_StubRenderer(), engine=engine, migrate_db=False)  # type: ignore[arg-type]
