@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from aftercare.bootstrap import Services
 from aftercare.db.models import Order
@@ -69,3 +72,26 @@ def resolve(services: Services, order_id: int) -> None:
     now = services.clock.now()
     with services.session_factory() as session, session.begin():
         services.ingest.resolve_recovery(session, order_id=order_id, at=now, now=now)
+
+
+class Crash(Exception):
+    """A sweep killed mid-batch (see `crash_at`)."""
+
+
+def crash_at(phase: str) -> Callable[[str], None]:
+    """A sweeper fault that kills the sweep when it reaches `phase` (reserve, sending, sent...)."""
+    def fault(current: str) -> None:
+        if current == phase:
+            raise Crash(phase)
+    return fault
+
+
+def kill_sweep_at(services: Services, clock: Any, phase: str) -> None:
+    """Run a sweep that is killed at `phase`, then the next sweep after its lease ran out (which finds the rows
+    left in `sending` and marks them `unknown`)."""
+    services.sweeper.fault = crash_at(phase)
+    with pytest.raises(Crash):
+        services.sweeper.run()
+    services.sweeper.fault = None
+    clock.advance(services.sweeper.lease + timedelta(seconds=1))
+    services.sweeper.run()

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from aftercare.bootstrap import use_services
 from flows.reconcile_unknown import reconcile_unknown_messages
-from tests.journeys import fulfil, place_order
-
-
-class Crash(Exception):
-    pass
+from tests.journeys import fulfil, kill_sweep_at, place_order
 
 
 def test_the_flow_resends_an_sms_twilio_never_got_once_and_a_second_run_sends_nothing(services, clock, sms):
     place_order(services)
     services.sweeper.run()
     fulfil(services)
-
-    def crash(phase: str) -> None:
-        if phase == "sending":
-            raise Crash(phase)
-
-    services.sweeper.fault = crash
-    with pytest.raises(Crash):
-        services.sweeper.run()
-    services.sweeper.fault = None
-    clock.advance(services.sweeper.lease + timedelta(seconds=1))
-    services.sweeper.run()
+    kill_sweep_at(services, clock, "sending")
     clock.advance(timedelta(hours=1))
 
     with use_services(services):

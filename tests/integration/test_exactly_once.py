@@ -11,18 +11,7 @@ from sqlalchemy import func, select
 from aftercare.db.models import Customer, Message
 from aftercare.providers.base import Outcome
 from tests.conftest import START, run_until
-from tests.journeys import a_customer, fulfil, place_order
-
-
-class Crash(Exception):
-    pass
-
-
-def crash_at(phase: str):
-    def fault(current: str) -> None:
-        if current == phase:
-            raise Crash(phase)
-    return fault
+from tests.journeys import Crash, a_customer, crash_at, fulfil, place_order
 
 
 def statuses(services) -> dict[str, str]:

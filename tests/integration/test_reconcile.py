@@ -16,20 +16,11 @@ from aftercare.cli import app
 from aftercare.db.models import Customer, Message, ScheduledStep
 from aftercare.providers.base import body_digest
 from aftercare.providers.fakes import FakeSmsSender
-from tests.journeys import fulfil, place_order
+from tests.journeys import Crash, crash_at, fulfil, kill_sweep_at, place_order
 
 runner = CliRunner()
 
 
-class Crash(Exception):
-    pass
-
-
-def crash_at(phase: str):
-    def fault(current: str) -> None:
-        if current == phase:
-            raise Crash(phase)
-    return fault
 
 
 def crash_shipped_notice(services: Services, clock, phase: str) -> None:
@@ -38,12 +29,7 @@ def crash_shipped_notice(services: Services, clock, phase: str) -> None:
     place_order(services)
     services.sweeper.run()  # the confirmation
     fulfil(services)
-    services.sweeper.fault = crash_at(phase)
-    with pytest.raises(Crash):
-        services.sweeper.run()
-    services.sweeper.fault = None
-    clock.advance(services.sweeper.lease + timedelta(seconds=1))
-    services.sweeper.run()
+    kill_sweep_at(services, clock, phase)
 
 
 def shipped(services: Services, channel: str) -> Message:

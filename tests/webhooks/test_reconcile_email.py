@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -15,32 +14,18 @@ from typer.testing import CliRunner
 from aftercare.bootstrap import Services, build_reconciler, use_services
 from aftercare.cli import app
 from aftercare.db.models import Message
-from tests.journeys import place_order
+from tests.journeys import kill_sweep_at, place_order
 from tests.webhooks.conftest import SendGridKey, message_row
 from tests.webhooks.test_sendgrid import event, post_events
 
 runner = CliRunner()
 
 
-class Crash(Exception):
-    pass
-
-
 def unknown_confirmations(services: Services, clock, n: int = 1) -> list[int]:
     """`n` confirmations whose sweep was killed after marking them `sending`, before the provider call."""
     for i in range(1, n + 1):
         place_order(services, n=i)
-
-    def crash(phase: str) -> None:
-        if phase == "sending":
-            raise Crash(phase)
-
-    services.sweeper.fault = crash
-    with pytest.raises(Crash):
-        services.sweeper.run()
-    services.sweeper.fault = None
-    clock.advance(services.sweeper.lease + timedelta(seconds=1))
-    services.sweeper.run()
+    kill_sweep_at(services, clock, "sending")
     with services.session_factory() as session:
         rows = session.execute(select(Message.id, Message.status).where(Message.step == "confirmation")).all()
     assert {status for _, status in rows} == {"unknown"}
