@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint install lock clean
+.PHONY: demo test test-fast lint install lock clean i18n
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check aftercare flows tasks tests benchmarks deployments examples
+
+# Translations: extract every {% trans %} and _() of the shared templates into messages.pot, merge it into
+# each locale's .po (new messages arrive empty; tests/unit/test_catalogs.py fails until they are translated),
+# then compile each catalog to check it (the app compiles the .po in memory, so the .mo is not committed).
+# A new language: `$(BIN)/pybabel init -i aftercare/locale/messages.pot -d aftercare/locale -l <locale>`.
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project aftercare \
+		-o aftercare/locale/messages.pot .
+	$(BIN)/pybabel update -i aftercare/locale/messages.pot -d aftercare/locale --no-fuzzy-matching \
+		--ignore-obsolete
+	$(BIN)/pybabel compile -d aftercare/locale --statistics
 
 # Re-resolve every pinned version (uv is only needed here, not to install): universal markers, so the lock
 # also installs on macOS and Windows.

@@ -107,7 +107,7 @@ def build_services(
     clock = clock or SystemClock()
     journey = journey or configured_journey(settings)
     policy = policy_from(settings)
-    renderer = renderer or Renderer(store_dirs=journey.template_dirs)
+    renderer = renderer or Renderer(store_dirs=journey.template_dirs, catalog_dirs=settings.catalog_dirs)
     if email is None or sms is None:
         default_email, default_sms = _default_providers(settings)
         email = email or default_email

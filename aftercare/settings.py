@@ -205,6 +205,14 @@ class Settings(BaseSettings):
         description="The store's referral landing page with the referrer's code: e.g. https://shop.example/r/{code}.",
     )
 
+    # Messages' wording and look (issue 15). A store's own catalogs, merged over ours (later ones win), each
+    # holding <locale>/LC_MESSAGES/messages.po: reword any message in any language, or add a language,
+    # without copying a template. From AFTERCARE_CATALOG_DIRS as a JSON list.
+    catalog_dirs: tuple[Path, ...] = ()
+    brand_color: str = Field(default="#1c1917", pattern=r"^#[0-9a-fA-F]{6}$",
+                             description="The store's colour for buttons and links in emails (#rrggbb).")
+    logo_url: str | None = Field(default=None, description="An https URL of the store's logo for email headers.")
+
     # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
     fault_after_sends: int | None = None
     fault_once_file: Path | None = None

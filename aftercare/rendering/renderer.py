@@ -1,8 +1,11 @@
 """Render a step's email or SMS for one customer, in their language, from the files in `templates/`.
 
-One file per (locale, step, channel): `<locale>/<step>.email.html` holds the `subject`, `html` and
-`text` blocks, rendered separately so the subject and text are never HTML-escaped and the HTML always
-is; `<locale>/<step>.sms.txt` is the SMS body. A locale without a file falls back to English.
+One template per (step, channel), written in English with its sentences in `{% trans %}` blocks and
+translated through the locale's catalog (`catalogs.py`): `<step>.email.html` holds the `subject`, `html`
+and `text` blocks, rendered separately so the subject and text are never HTML-escaped and the HTML always
+is; `<step>.sms.txt` is the SMS body. A per-locale file, `<locale>/<step>.<channel>.<ext>`, still wins over
+the shared one (in a store's folder or ours), so a store can replace one language's copy outright; a step
+with neither in the customer's language falls back to English.
 Templates are strict (`StrictUndefined`): a misspelt or missing field fails the render instead of
 sending a blank. Compiled templates and locale lookups are cached, because a sweep renders tens of
 thousands of messages with one `Renderer`.
@@ -26,12 +29,12 @@ from jinja2 import (
 )
 from jinja2.runtime import Context as JinjaContext
 
-from aftercare.rendering import filters, formats
+from aftercare.rendering import catalogs, filters, formats
 from aftercare.rendering.context import MessageContext
 from aftercare.rendering.segments import count_segments
 
-SUPPORTED_LOCALES: tuple[str, ...] = ("en", "ko", "ar")
-DEFAULT_LOCALE = "en"
+SUPPORTED_LOCALES: tuple[str, ...] = catalogs.shipped_locales()
+DEFAULT_LOCALE = catalogs.SOURCE_LOCALE
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 Channel = Literal["email", "sms"]
@@ -75,34 +78,68 @@ def _tidy(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip() + "\n"
 
 
-def _language(locale: str) -> str:
-    """'ko-KR' and 'ko_KR' are both served by the 'ko' templates."""
-    return locale.replace("-", "_").split("_", 1)[0].lower()
+@lru_cache(maxsize=256)
+def _format_locale(requested: str, catalog: str) -> str:
+    """The locale dates and money are written in: the customer's own when it is a variant of the catalog's
+    language ('en_GB' read in the 'en' catalog), else the catalog's."""
+    wanted = catalogs.normalize(requested)
+    same_language = wanted.split("_", 1)[0] == catalog.split("_", 1)[0]
+    try:
+        return str(formats.locale(wanted)) if same_language else catalog
+    except (ValueError, LookupError):
+        return catalog
 
 
 class Renderer:
     """Templates are looked up in layers: the store's folders (`store_dirs`, in order) first, then the
-    package's own, so a store adds a step's templates or overrides a built-in one by file name."""
+    package's own, so a store adds a step's templates or overrides a built-in one by file name; in each,
+    a per-locale file before the shared template. Words come from our catalogs with the store's merged
+    over them (`catalog_dirs`, then any `locale/` folder inside a store folder). One Jinja environment per
+    locale, each with its catalog installed, so a compiled template is shared by all its customers."""
 
-    def __init__(self, templates_dir: Path | None = None, *, store_dirs: tuple[Path, ...] = ()) -> None:
-        self._env = Environment(
-            loader=FileSystemLoader([*map(str, store_dirs), str(templates_dir or TEMPLATES_DIR)]),
-            undefined=StrictUndefined,
-            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            auto_reload=False,  # templates do not change under a running sweep: never stat them again
-            cache_size=-1,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-        )
-        filters.install(self._env)
+    def __init__(self, templates_dir: Path | None = None, *, store_dirs: tuple[Path, ...] = (),
+                 catalog_dirs: tuple[Path, ...] = ()) -> None:
+        self._loader = FileSystemLoader([*map(str, store_dirs), str(templates_dir or TEMPLATES_DIR)])
+        self._catalog_dirs = (*catalog_dirs, *(d / "locale" for d in store_dirs if (d / "locale").is_dir()))
+        self._locales = tuple(dict.fromkeys([
+            *catalogs.shipped_locales(),
+            *(p.name for d in self._catalog_dirs if d.is_dir() for p in sorted(d.iterdir())
+              if catalogs.catalog_path(d, p.name).is_file()),
+        ]))
+        self._envs: dict[str, Environment] = {}
         self._resolved: dict[tuple[str, str, str], tuple[Template, str] | None] = {}
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """Every locale with a catalog (ours or the store's), English first."""
+        return self._locales
+
+    def environment(self, locale: str) -> Environment:
+        """The Jinja environment whose `_()` and `{% trans %}` speak `locale` (a catalog name)."""
+        env = self._envs.get(locale)
+        if env is None:
+            env = Environment(
+                loader=self._loader,
+                undefined=StrictUndefined,
+                autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+                auto_reload=False,  # templates do not change under a running sweep: never stat them again
+                cache_size=-1,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=False,
+                extensions=["jinja2.ext.i18n"],
+            )
+            env.install_gettext_translations(  # type: ignore[attr-defined]
+                catalogs.translations(locale, self._catalog_dirs), newstyle=True)
+            filters.install(env)
+            self._envs[locale] = env
+        return env
 
     def render_email(self, step: str, locale: str, ctx: MessageContext) -> RenderedEmail:
         template, used = self._template(step, "email", locale)
         # One render context for the three blocks: blocks only read it, and building it is a third of
         # Jinja's own cost per message.
-        context = template.new_context(self._variables(ctx, used))
+        context = template.new_context(self._variables(ctx, used, locale))
         subject, html, text = (self._block(template, name, context) for name in ("subject", "html", "text"))
         return RenderedEmail(
             subject=" ".join(subject.split()),
@@ -114,7 +151,7 @@ class Renderer:
 
     def render_sms(self, step: str, locale: str, ctx: MessageContext) -> RenderedSms:
         template, used = self._template(step, "sms", locale)
-        body = template.render(self._variables(ctx, used)).strip().translate(_SMS_SPACES)
+        body = template.render(self._variables(ctx, used, locale)).strip().translate(_SMS_SPACES)
         segments, encoding = count_segments(body)
         return RenderedSms(body, f"{used}/{step}.sms", used, segments, encoding)
 
@@ -137,22 +174,26 @@ class Renderer:
         return self._resolved[key]
 
     def _load(self, step: str, channel: str, locale: str) -> tuple[Template, str] | None:
+        """The first of: the customer's per-locale file, the shared template in the customer's catalog,
+        the English per-locale file (a store step written only in English), each across all layers."""
         if channel not in _SUFFIX:
             raise ValueError(f"unknown channel {channel!r}; expected one of {sorted(_SUFFIX)}")
-        language = _language(locale)
-        candidates = [language] if language in SUPPORTED_LOCALES else []
-        for candidate in dict.fromkeys([*candidates, DEFAULT_LOCALE]):
+        name = f"{step}.{_SUFFIX[channel]}"
+        catalog = catalogs.resolve(locale, self._locales)
+        candidates = [(f"{catalog}/{name}", catalog), (name, catalog), (f"{DEFAULT_LOCALE}/{name}", DEFAULT_LOCALE)]
+        for path, used in candidates:
             try:
-                return self._env.get_template(f"{candidate}/{step}.{_SUFFIX[channel]}"), candidate
+                return self.environment(used).get_template(path), used
             except TemplateNotFound:
                 continue
         return None
 
     @staticmethod
-    def _variables(ctx: MessageContext, locale: str) -> dict[str, Any]:
+    def _variables(ctx: MessageContext, locale: str, requested: str | None = None) -> dict[str, Any]:
         variables = {name: getattr(ctx, name) for name in _CONTEXT_FIELDS}
         variables.update(ctx.extra)  # a step's own template data, by the names it chose
-        variables["lang"] = locale
+        variables["lang"] = _format_locale(requested or locale, locale)
+        variables["catalog"] = locale
         variables["text_direction"] = _text_direction(locale)
         return variables
 

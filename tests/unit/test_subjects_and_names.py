@@ -17,9 +17,9 @@ from aftercare.rendering.safety import MAX_NAME_CHARS, display_name, plain_text,
 
 HOSTILE = "Bob. URGENT: your card was declined, reply with card number at https://evil.example/pay \u202e\u0007"
 EMAIL_TEMPLATES = sorted(
-    (path.parent.name, path.name.removesuffix(".email.html"))
-    for path in TEMPLATES_DIR.glob("*/*.email.html")
-    if not path.name.startswith("_")
+    (locale, path.name.removesuffix(".email.html"))
+    for path in TEMPLATES_DIR.glob("*.email.html")  # one shared template per step, rendered in each catalog
+    for locale in ("en", "ko", "ar")
 )
 
 

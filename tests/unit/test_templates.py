@@ -45,15 +45,16 @@ def bare_context(step: str, locale: str) -> MessageContext:
     )
 
 
-def test_the_template_files_are_exactly_one_per_locale_step_and_channel() -> None:
-    expected = {f"{loc}/{step}.email.html" for loc in LOCALES for step in EMAIL_STEPS}
-    expected |= {f"{loc}/{step}.sms.txt" for loc in LOCALES for step in SMS_STEPS}
-    found = {
-        p.relative_to(TEMPLATES_DIR).as_posix()
-        for p in TEMPLATES_DIR.rglob("*.*")
-        if not p.name.startswith("_")  # shared macros, not a step's template
-    }
-    assert found == expected
+def test_every_step_and_channel_has_one_shared_template_or_a_file_in_every_locale() -> None:
+    """Languages are catalogs, not copies: one shared template per (step, channel). A step may still ship
+    per-locale files (the older layout, converted later), then one in every locale, never both forms."""
+    wanted = [f"{step}.email.html" for step in EMAIL_STEPS] + [f"{step}.sms.txt" for step in SMS_STEPS]
+    for name in wanted:
+        shared = (TEMPLATES_DIR / name).is_file()
+        per_locale = {loc for loc in LOCALES if (TEMPLATES_DIR / loc / name).is_file()}
+        assert (shared and not per_locale) or (not shared and per_locale == set(LOCALES)), name
+    stray = {p.name for p in TEMPLATES_DIR.glob("*.*")} - set(wanted)
+    assert not stray
 
 
 def test_every_journey_step_has_an_email_and_every_sms_step_has_a_budget() -> None:
