@@ -34,7 +34,7 @@ lint: $(STAMP)
 # then compile each catalog to check it (the app compiles the .po in memory, so the .mo is not committed).
 # A new language: `$(BIN)/pybabel init -i aftercare/locale/messages.pot -d aftercare/locale -l <locale>`.
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project aftercare \
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project aftercare -k N_ \
 		-o aftercare/locale/messages.pot .
 	$(BIN)/pybabel update -i aftercare/locale/messages.pot -d aftercare/locale --no-fuzzy-matching \
 		--ignore-obsolete

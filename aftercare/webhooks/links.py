@@ -23,43 +23,49 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from aftercare.bootstrap import Services
 from aftercare.db.models import Consent, Customer, Order
 from aftercare.links import InvalidLink
-from aftercare.webhooks import bodies, inbox
+from aftercare.webhooks import bodies, inbox, pages
+from aftercare.webhooks.pages import N_
 
 MAX_COMMENT_CHARS = 2000
 NO_MARKETING = {"email_marketing": False, "sms_marketing": False, "sms_stopped": False}
 
-_env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
+def page(name: str, status: int = 200, *, locale: str = "en", catalog_dirs: tuple[Path, ...] = (),
+         **values: Any) -> HTMLResponse:
+    """A customer page in `locale` (`title` and `text` are msgids, translated in `pages.render`)."""
+    return pages.render(name, locale, status, catalog_dirs=catalog_dirs, **values)
 
 
-def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(_env.get_template(name).render(**values), status_code=status)
-
-
-def error_page(services: Services, status: int, text: str) -> HTMLResponse:
+def error_page(services: Services, status: int, text: str, locale: str = "en") -> HTMLResponse:
     return page(
         "message.html",
         status,
+        locale=locale,
+        catalog_dirs=services.settings.catalog_dirs,
         store_name=services.settings.store_name,
-        title="This link does not work",
+        title=N_("This link does not work"),
         text=text,
     )
 
 
+async def _language(services: Services, request: Request, *, customer_id: int | None = None,
+                    order_id: int | None = None) -> str:
+    """The customer's own language when the link names someone we hold, else the browser's."""
+    known = await run_in_threadpool(pages.customer_locale, services.session_factory, customer_id=customer_id,
+                                    order_id=order_id)
+    return known or pages.browser_locale(request)
+
+
 def _claims(
-    services: Services, token: str | None, kind: str, fields: tuple[str, ...]
+    services: Services, token: str | None, kind: str, fields: tuple[str, ...], locale: str = "en"
 ) -> dict[str, int] | HTMLResponse:
     if not token:
-        return error_page(services, 400, "The link is incomplete.")
+        return error_page(services, 400, N_("The link is incomplete."), locale)
     try:
         payload = services.links.verify(token, services.clock.now(), kind=kind)
     except InvalidLink as exc:
@@ -67,11 +73,12 @@ def _claims(
         return error_page(
             services,
             400 if malformed else 403,
-            "The link is incomplete." if malformed else "The link has expired or is not valid.",
+            N_("The link is incomplete.") if malformed else N_("The link has expired or is not valid."),
+            locale,
         )
     values = {f: payload.get(f) for f in fields}
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
-        return error_page(services, 400, "The link is incomplete.")
+        return error_page(services, 400, N_("The link is incomplete."), locale)
     return values  # type: ignore[return-value]
 
 
@@ -122,24 +129,27 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
     async def csat_page(request: Request, t: str | None = None) -> HTMLResponse:
         """Shows the question with the clicked score chosen; records nothing (scanners GET every link)."""
         services = services_factory()
-        claims = _claims(services, t, "csat", ("o", "s"))
+        claims = _claims(services, t, "csat", ("o", "s"), pages.browser_locale(request))
         if isinstance(claims, HTMLResponse):
             return claims
+        lang = await _language(services, request, order_id=claims["o"])
         if not 1 <= claims["s"] <= 5:
-            return error_page(services, 400, "The link is incomplete.")
-        return page("csat.html", store_name=services.settings.store_name, token=t, chosen=claims["s"])
+            return error_page(services, 400, N_("The link is incomplete."), lang)
+        return page("csat.html", locale=lang, catalog_dirs=services.settings.catalog_dirs,
+                    store_name=services.settings.store_name, token=t, chosen=claims["s"])
 
     @router.post("/csat", response_class=HTMLResponse)
     async def csat(request: Request, t: str | None = None) -> HTMLResponse:
         """Records the score the customer confirmed (the form's, else the link's) and their comment."""
         services = services_factory()
-        claims = _claims(services, t, "csat", ("o", "s"))
+        claims = _claims(services, t, "csat", ("o", "s"), pages.browser_locale(request))
         if isinstance(claims, HTMLResponse):
             return claims
+        lang = await _language(services, request, order_id=claims["o"])
         form = await _form(request, services)
         chosen = form.get("score", [str(claims["s"])])[0].strip()
         if chosen not in {"1", "2", "3", "4", "5"}:
-            return error_page(services, 400, "Please choose a score from 1 to 5.")
+            return error_page(services, 400, N_("Please choose a score from 1 to 5."), lang)
         comment = form.get("comment", [""])[0].strip()[:MAX_COMMENT_CHARS]
         if await run_in_threadpool(_order_exists, services, claims["o"]):
             body: dict[str, Any] = {"o": claims["o"], "s": int(chosen)}
@@ -149,26 +159,31 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
             await run_in_threadpool(_store, services, "csat", f"link:csat:{claims['o']}", body)
         return page(
             "message.html",
+            locale=lang,
+            catalog_dirs=services.settings.catalog_dirs,
             store_name=services.settings.store_name,
-            title="Thank you",
-            text="Thanks for telling us how we did.",
+            title=N_("Thank you"),
+            text=N_("Thanks for telling us how we did."),
         )
 
     @router.get("/unsubscribe", response_class=HTMLResponse)
     async def unsubscribe_page(request: Request, t: str | None = None) -> HTMLResponse:
         services = services_factory()
-        claims = _claims(services, t, "unsub", ("c",))
+        claims = _claims(services, t, "unsub", ("c",), pages.browser_locale(request))
         if isinstance(claims, HTMLResponse):
             return claims
-        return page("unsubscribe.html", store_name=services.settings.store_name, token=t)
+        lang = await _language(services, request, customer_id=claims["c"])
+        return page("unsubscribe.html", locale=lang, catalog_dirs=services.settings.catalog_dirs,
+                    store_name=services.settings.store_name, token=t)
 
     @router.post("/unsubscribe", response_class=HTMLResponse)
     async def unsubscribe(request: Request, t: str | None = None) -> HTMLResponse:
         """RFC 8058 one-click (body `List-Unsubscribe=One-Click`) and the confirm page's button alike."""
         services = services_factory()
-        claims = _claims(services, t, "unsub", ("c",))
+        claims = _claims(services, t, "unsub", ("c",), pages.browser_locale(request))
         if isinstance(claims, HTMLResponse):
             return claims
+        lang = await _language(services, request, customer_id=claims["c"])
         form = await _form(request, services)
         state = await run_in_threadpool(_marketing_state, services, claims["c"])
         if state is not None:
@@ -185,28 +200,33 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
             )
         return page(
             "message.html",
+            locale=lang,
+            catalog_dirs=services.settings.catalog_dirs,
             store_name=services.settings.store_name,
-            title="You are unsubscribed",
-            text="You will get no more marketing email from us. Order updates still arrive.",
+            title=N_("You are unsubscribed"),
+            text=N_("You will get no more marketing email from us. Order updates still arrive."),
         )
 
     @router.get("/preferences", response_class=HTMLResponse)
     async def preferences_page(request: Request, t: str | None = None) -> HTMLResponse:
         services = services_factory()
-        claims = _claims(services, t, "prefs", ("c",))
+        claims = _claims(services, t, "prefs", ("c",), pages.browser_locale(request))
         if isinstance(claims, HTMLResponse):
             return claims
+        lang = await _language(services, request, customer_id=claims["c"])
         state = await run_in_threadpool(_marketing_state, services, claims["c"]) or NO_MARKETING
         return page(
-            "preferences.html", store_name=services.settings.store_name, token=t, saved=False, **state
+            "preferences.html", locale=lang, catalog_dirs=services.settings.catalog_dirs,
+            store_name=services.settings.store_name, token=t, saved=False, **state
         )
 
     @router.post("/preferences", response_class=HTMLResponse)
     async def save_preferences(request: Request, t: str | None = None) -> HTMLResponse:
         services = services_factory()
-        claims = _claims(services, t, "prefs", ("c",))
+        claims = _claims(services, t, "prefs", ("c",), pages.browser_locale(request))
         if isinstance(claims, HTMLResponse):
             return claims
+        lang = await _language(services, request, customer_id=claims["c"])
         form = await _form(request, services)
         wanted = {
             "email_marketing": form.get("email_marketing", [""])[0] == "on",
@@ -214,12 +234,13 @@ def links_router(services_factory: Callable[[], Services]) -> APIRouter:
         }
         state = await run_in_threadpool(_marketing_state, services, claims["c"])
         if state is None:  # no such customer: the same page as for one, and nothing stored
-            return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True,
-                        **{**NO_MARKETING, **wanted})
+            return page("preferences.html", locale=lang, catalog_dirs=services.settings.catalog_dirs,
+                        store_name=services.settings.store_name, token=t, saved=True, **{**NO_MARKETING, **wanted})
         # Recorded even when nothing changes: saving the page is the customer's newest statement.
         key = hashlib.sha256(f"{claims['c']}:{uuid.uuid4().hex}".encode()).hexdigest()[:40]
         await run_in_threadpool(_store, services, "preferences", f"link:prefs:{key}", {"c": claims["c"], **wanted})
         state = {**state, **wanted}
-        return page("preferences.html", store_name=services.settings.store_name, token=t, saved=True, **state)
+        return page("preferences.html", locale=lang, catalog_dirs=services.settings.catalog_dirs,
+                    store_name=services.settings.store_name, token=t, saved=True, **state)
 
     return router

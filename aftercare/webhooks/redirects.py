@@ -28,8 +28,9 @@ from aftercare.bootstrap import Services
 from aftercare.db.models import OrderItem, Product
 from aftercare.links import InvalidLink
 from aftercare.settings import Settings
-from aftercare.webhooks import inbox
+from aftercare.webhooks import inbox, pages
 from aftercare.webhooks.links import error_page, page
+from aftercare.webhooks.pages import N_
 
 log = logging.getLogger(__name__)
 
@@ -84,26 +85,34 @@ def _record_click(services: Services, topic: str, body: dict[str, Any]) -> None:
     inbox.store_and_apply(services, [item])
 
 
-def _verified(services: Services, token: str | None, kind: str) -> dict[str, Any] | HTMLResponse:
+def _verified(services: Services, token: str | None, kind: str, locale: str) -> dict[str, Any] | HTMLResponse:
     try:
         return services.links.verify(token or "", services.clock.now(), kind=kind)
     except InvalidLink as exc:
         if not token or str(exc).startswith("malformed"):
-            return error_page(services, 400, "The link is incomplete.")
-        return error_page(services, 403, "The link has expired or is not valid.")
+            return error_page(services, 400, N_("The link is incomplete."), locale)
+        return error_page(services, 403, N_("The link has expired or is not valid."), locale)
 
 
 def _go(url: str) -> Response:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def _unavailable(services: Services, what: str) -> HTMLResponse:
+_UNAVAILABLE = {
+    "review": N_("Our review page is not available right now. Please try again later."),
+    "referral": N_("Our referral page is not available right now. Please try again later."),
+}
+
+
+def _unavailable(services: Services, what: str, locale: str) -> HTMLResponse:
     log.warning("a %s link was followed but no %s destination is configured", what, what)
     return page(
         "message.html",
+        locale=locale,
+        catalog_dirs=services.settings.catalog_dirs,
         store_name=services.settings.store_name,
-        title="Thank you",
-        text=f"Our {what} page is not available right now. Please try again later.",
+        title=N_("Thank you"),
+        text=_UNAVAILABLE[what],
     )
 
 
@@ -113,29 +122,31 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
     @router.get("/review", response_model=None)
     async def review(request: Request, t: str | None = None) -> Response:
         services = services_factory()
-        claims = _verified(services, t, "review")
+        lang = pages.browser_locale(request)
+        claims = _verified(services, t, "review", lang)
         if isinstance(claims, HTMLResponse):
             return claims
         order_id, product_id = claims.get("o"), claims.get("p")
         if not isinstance(order_id, int) or isinstance(order_id, bool) or not isinstance(product_id, str | None):
-            return error_page(services, 400, "The link is incomplete.")
+            return error_page(services, 400, N_("The link is incomplete."), lang)
         product_id, handle = await run_in_threadpool(_review_target, services, order_id, product_id)
         await run_in_threadpool(_record_click, services, "review_click", {"o": order_id, "p": product_id})
         destination = review_destination(services.settings, product_id, handle)
-        return _go(destination) if destination else _unavailable(services, "review")
+        return _go(destination) if destination else _unavailable(services, "review", lang)
 
     @router.get("/refer", response_model=None)
     async def refer(request: Request, t: str | None = None) -> Response:
         services = services_factory()
-        claims = _verified(services, t, "refer")
+        lang = pages.browser_locale(request)
+        claims = _verified(services, t, "refer", lang)
         if isinstance(claims, HTMLResponse):
             return claims
         customer_id = claims.get("c")
         if not isinstance(customer_id, int) or isinstance(customer_id, bool):
-            return error_page(services, 400, "The link is incomplete.")
+            return error_page(services, 400, N_("The link is incomplete."), lang)
         code = services.links.referral_code(customer_id)
         await run_in_threadpool(_record_click, services, "referral_click", {"c": customer_id, "code": code})
         destination = referral_destination(services.settings, code)
-        return _go(destination) if destination else _unavailable(services, "referral")
+        return _go(destination) if destination else _unavailable(services, "referral", lang)
 
     return router

@@ -30,7 +30,7 @@ def extracted() -> set[tuple[str, str | None]]:
         method_map, options_map = parse_mapping_cfg(cfg)
     found: set[tuple[str, str | None]] = set()
     for _file, _line, message, _comments, context in extract_from_dir(
-        str(ROOT), method_map, options_map, keywords={"_": None, "gettext": None, "ngettext": (1, 2),
+        str(ROOT), method_map, options_map, keywords={"_": None, "N_": None, "gettext": None, "ngettext": (1, 2),
                                                       "pgettext": ((1, "c"), 2)}):
         found.add((message if isinstance(message, str) else message[0], context))
     return found
