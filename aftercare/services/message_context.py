@@ -11,11 +11,12 @@ from aftercare.domain.decisions import Send
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
+from aftercare.rendering import catalogs
 from aftercare.rendering.context import CONTEXT_FIELDS, AddressView, ItemView, MessageContext, ProductView
 from aftercare.rendering.safety import checked_link, display_name, plain_text
 from aftercare.services.batch_state import BatchState
 
-SUPPORTED_LOCALES = ("en", "ko", "ar")
+SUPPORTED_LOCALES = catalogs.shipped_locales()  # every language with a catalog (en, ko, ar, pt_BR, ...)
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class ContextSettings:
 
 
 def choose_locale(locale: str | None) -> str:
-    base = (locale or "en").split("-")[0].split("_")[0].lower()
-    return base if base in SUPPORTED_LOCALES else "en"
+    """The catalog a customer's messages are written in: 'ko-KR' -> 'ko', 'pt-BR' -> 'pt_BR', else 'en'."""
+    return catalogs.resolve(locale, SUPPORTED_LOCALES)
 
 
 def build_context(

@@ -37,7 +37,7 @@ def extracted() -> set[tuple[str, str | None]]:
 
 
 def test_the_shipped_languages_are_english_korean_arabic_and_portuguese() -> None:
-    assert {"ko", "ar"} <= set(TRANSLATED)
+    assert set(TRANSLATED) == {"ko", "ar", "pt_BR"}
     assert catalogs.shipped_locales()[0] == "en"
 
 
@@ -62,6 +62,7 @@ def test_every_catalog_holds_exactly_the_messages_the_templates_use(locale: str)
 
 @pytest.mark.parametrize(("requested", "served"), [
     ("ko", "ko"), ("ko-KR", "ko"), ("ar_SA", "ar"), ("ar-AE", "ar"), ("en-GB", "en"), ("fr", "en"), (None, "en"),
+    ("pt-BR", "pt_BR"), ("pt_br", "pt_BR"), ("pt", "pt_BR"),
 ])
 def test_a_regional_locale_is_served_by_its_languages_catalog(requested: str | None, served: str) -> None:
     assert catalogs.resolve(requested) == served
@@ -132,3 +133,15 @@ def test_a_per_locale_template_may_still_import_the_old_layout_names(tmp_path: P
         encoding="utf-8")
     email = Renderer(store_dirs=(tmp_path,)).render_email("hello", "ar", sample_context("hello", "ar"))
     assert 'dir="rtl"' in email.html and "مرحباً ليلى،" in email.html and "مرحباً ليلى،" in email.text
+
+
+def test_a_brazilian_customer_reads_portuguese_with_brazilian_money_and_dates() -> None:
+    from aftercare.services.message_context import choose_locale
+
+    locale = choose_locale("pt-BR")
+    email = Renderer().render_email("confirmation", locale, sample_context("confirmation", locale))
+
+    assert locale == "pt_BR" and email.locale == "pt_BR"
+    assert email.subject == "Pedido #1042 confirmado — obrigado"
+    assert '<html lang="pt-BR" dir="ltr">' in email.html and "Olá, João," in email.text
+    assert "R$\xa0409,84" in email.text  # Babel's pt_BR currency format, not US dollars

@@ -19,7 +19,7 @@ HOSTILE = "Bob. URGENT: your card was declined, reply with card number at https:
 EMAIL_TEMPLATES = sorted(
     (locale, path.name.removesuffix(".email.html"))
     for path in TEMPLATES_DIR.glob("*.email.html")  # one shared template per step, rendered in each catalog
-    for locale in ("en", "ko", "ar")
+    for locale in ("en", "ko", "ar", "pt_BR")
 )
 
 
@@ -29,7 +29,7 @@ def renderer() -> Renderer:
 
 
 def test_there_are_templates_in_every_locale_to_check() -> None:
-    assert {locale for locale, _ in EMAIL_TEMPLATES} == {"en", "ko", "ar"}
+    assert {locale for locale, _ in EMAIL_TEMPLATES} == {"en", "ko", "ar", "pt_BR"}
     assert len(EMAIL_TEMPLATES) >= 42
 
 

@@ -19,7 +19,7 @@ JOURNEY = default_journey()
 EMAIL_STEPS = tuple(s.name for s in JOURNEY.steps if Channel.EMAIL in s.channels)
 SMS_STEPS = tuple(s.name for s in JOURNEY.steps if Channel.SMS in s.channels)
 SMS_SEGMENT_BUDGET = {s.name: s.sms_segments for s in JOURNEY.steps if s.sms_segments is not None}
-LOCALES = ("en", "ko", "ar")
+LOCALES = ("en", "ko", "ar", "pt_BR")
 SCRIPT = {"ko": re.compile(r"[\uac00-\ud7a3]"), "ar": re.compile(r"[\u0600-\u06ff]")}
 HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
@@ -73,11 +73,14 @@ def test_every_email_renders_in_its_own_language_and_direction(
     assert email.template == f"{locale}/{step}.email" and email.locale == locale
     assert email.subject and "\n" not in email.subject
     direction = "rtl" if locale == "ar" else "ltr"
-    assert f'<html lang="{locale}" dir="{direction}">' in email.html
+    assert f'<html lang="{locale.replace("_", "-")}" dir="{direction}">' in email.html
     assert not HTML_TAG.search(email.text)
     if locale in SCRIPT:
         for part in (email.subject, email.html, email.text):
             assert SCRIPT[locale].search(part), part
+    if locale != "en":  # translated, not the English fallback
+        english = renderer.render_email(step, "en", sample_context(step, "en", vip=vip))
+        assert email.subject != english.subject
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -101,7 +104,7 @@ def test_every_sms_renders_within_its_segment_budget(
     assert sms.segments <= SMS_SEGMENT_BUDGET[step], f"{sms.segments} segments ({sms.encoding}): {sms.body!r}"
     if locale in SCRIPT:
         assert SCRIPT[locale].search(sms.body)
-    else:
+    elif locale == "en":
         assert sms.encoding == "GSM-7", sms.body  # one stray character would double the cost
     if is_marketing(step):
         assert "STOP" in sms.body.splitlines()[-1]
@@ -267,7 +270,7 @@ def test_points_expiry_shows_expiring_points_their_date_and_the_balance(
     ctx = sample_context(step, locale)
     email = renderer.render_email(step, locale, ctx)
     sms = renderer.render_sms(step, locale, ctx)
-    expiry = {"en": "Apr 30, 2026", "ko": "2026. 5. 1.", "ar": "30\u200f/04\u200f/2026"}[locale]
+    expiry = {"en": "Apr 30, 2026", "ko": "2026. 5. 1.", "ar": "30\u200f/04\u200f/2026", "pt_BR": "30 de abr. de 2026"}[locale]
     for part in (email.text, sms.body):
         assert "120" in part and "420" in part and expiry in part
 

@@ -29,6 +29,7 @@ def customer_id(services: Services) -> int:
     ("ko-KR", "ko", "ltr", "저희 서비스는 어떠셨나요?"),
     ("ar", "ar", "rtl", "كيف كانت تجربتكم معنا؟"),
     ("en", "en", "ltr", "How did we do?"),
+    ("pt-BR", "pt-BR", "ltr", "Como foi sua experiência?"),
 ])
 def test_the_csat_page_is_in_the_customers_language_and_direction(
     client: TestClient, services: Services, locale: str, lang: str, direction: str, heading: str
