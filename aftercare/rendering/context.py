@@ -114,7 +114,8 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
     return MessageContext(
         step=step,
         locale=locale,
-        timezone={"ko": "Asia/Seoul", "ar": "Asia/Riyadh", "pt_BR": "America/Sao_Paulo"}.get(locale, "America/New_York"),
+        timezone={"ko": "Asia/Seoul", "ar": "Asia/Riyadh",
+                  "pt_BR": "America/Sao_Paulo"}.get(locale, "America/New_York"),
         store_name="Aftercare Demo Store",
         support_email="support@example.com",
         first_name={"ko": "지민", "ar": "ليلى", "pt_BR": "João"}.get(locale, "Alex"),

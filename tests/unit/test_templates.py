@@ -270,7 +270,8 @@ def test_points_expiry_shows_expiring_points_their_date_and_the_balance(
     ctx = sample_context(step, locale)
     email = renderer.render_email(step, locale, ctx)
     sms = renderer.render_sms(step, locale, ctx)
-    expiry = {"en": "Apr 30, 2026", "ko": "2026. 5. 1.", "ar": "30\u200f/04\u200f/2026", "pt_BR": "30 de abr. de 2026"}[locale]
+    expiry = {"en": "Apr 30, 2026", "ko": "2026. 5. 1.", "ar": "30\u200f/04\u200f/2026",
+              "pt_BR": "30 de abr. de 2026"}[locale]
     for part in (email.text, sms.body):
         assert "120" in part and "420" in part and expiry in part
 
