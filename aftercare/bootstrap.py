@@ -107,7 +107,9 @@ def build_services(
     clock = clock or SystemClock()
     journey = journey or configured_journey(settings)
     policy = policy_from(settings)
-    renderer = renderer or Renderer(store_dirs=journey.template_dirs, catalog_dirs=settings.catalog_dirs)
+    renderer = renderer or Renderer(store_dirs=journey.template_dirs, catalog_dirs=settings.catalog_dirs,
+                                    brand_color=settings.brand_color, logo_url=settings.logo_url,
+                                    shop_url=settings.shop_url)
     if email is None or sms is None:
         default_email, default_sms = _default_providers(settings)
         email = email or default_email

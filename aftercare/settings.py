@@ -209,9 +209,12 @@ class Settings(BaseSettings):
     # holding <locale>/LC_MESSAGES/messages.po: reword any message in any language, or add a language,
     # without copying a template. From AFTERCARE_CATALOG_DIRS as a JSON list.
     catalog_dirs: tuple[Path, ...] = ()
-    brand_color: str = Field(default="#1c1917", pattern=r"^#[0-9a-fA-F]{6}$",
+    brand_color: str = Field(default="#0f766e", pattern=r"^#[0-9a-fA-F]{6}$",
                              description="The store's colour for buttons and links in emails (#rrggbb).")
     logo_url: str | None = Field(default=None, description="An https URL of the store's logo for email headers.")
+    shop_url: str | None = Field(default=None, description=(
+        "The storefront (https://shop.example): win-back and points emails get a 'shop' button, with the offer "
+        "code applied through <shop_url>/discount/<code> (Shopify's shareable discount link)."))
 
     # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
     fault_after_sends: int | None = None

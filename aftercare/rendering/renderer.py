@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
 from jinja2 import (
     Environment,
-    FileSystemLoader,
     StrictUndefined,
     Template,
     TemplateNotFound,
@@ -31,9 +30,11 @@ from jinja2.runtime import Context as JinjaContext
 
 from aftercare.rendering import catalogs, filters, formats
 from aftercare.rendering.context import MessageContext
+from aftercare.rendering.email_html import MjmlLoader, inline_css
 from aftercare.rendering.segments import count_segments
 
 SUPPORTED_LOCALES: tuple[str, ...] = catalogs.shipped_locales()
+DEFAULT_BRAND_COLOR = "#0f766e"  # a mid-tone: white text reads on it, and it stays visible on a dark page
 DEFAULT_LOCALE = catalogs.SOURCE_LOCALE
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -98,8 +99,12 @@ class Renderer:
     locale, each with its catalog installed, so a compiled template is shared by all its customers."""
 
     def __init__(self, templates_dir: Path | None = None, *, store_dirs: tuple[Path, ...] = (),
-                 catalog_dirs: tuple[Path, ...] = ()) -> None:
-        self._loader = FileSystemLoader([*map(str, store_dirs), str(templates_dir or TEMPLATES_DIR)])
+                 catalog_dirs: tuple[Path, ...] = (), brand_color: str = DEFAULT_BRAND_COLOR,
+                 logo_url: str | None = None, shop_url: str | None = None) -> None:
+        self._loader = MjmlLoader([*map(str, store_dirs), str(templates_dir or TEMPLATES_DIR)])
+        # The store's look and its shop, the same in every message: Jinja globals of every environment.
+        self._brand = {"brand_color": brand_color, "logo_url": logo_url,
+                       "shop_url": (shop_url or "").rstrip("/") or None}
         self._catalog_dirs = (*catalog_dirs, *(d / "locale" for d in store_dirs if (d / "locale").is_dir()))
         self._locales = tuple(dict.fromkeys([
             *catalogs.shipped_locales(),
@@ -132,6 +137,8 @@ class Renderer:
             env.install_gettext_translations(  # type: ignore[attr-defined]
                 catalogs.translations(locale, self._catalog_dirs), newstyle=True)
             filters.install(env)
+            env.globals.update(self._brand)
+            env.filters["inline_css"] = partial(inline_css, brand_color=self._brand["brand_color"])
             self._envs[locale] = env
         return env
 

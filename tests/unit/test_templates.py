@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_every_email_renders_in_its_own_language_and_direction(
     assert email.template == f"{locale}/{step}.email" and email.locale == locale
     assert email.subject and "\n" not in email.subject
     direction = "rtl" if locale == "ar" else "ltr"
-    assert f'<html lang="{locale.replace("_", "-")}" dir="{direction}">' in email.html
+    assert f'<html lang="{locale.replace("_", "-")}" dir="{direction}"' in email.html
     assert not HTML_TAG.search(email.text)
     if locale in SCRIPT:
         for part in (email.subject, email.html, email.text):
@@ -159,7 +160,7 @@ def test_confirmation_shows_the_order_and_its_localised_money(
 ) -> None:
     ctx = sample_context("confirmation", locale)
     email = renderer.render_email("confirmation", locale, ctx)
-    for part in (email.html, email.text):
+    for part in (html.unescape(email.html), email.text):  # the CSS inliner writes U+00A0 as &nbsp;
         assert ctx.order_number in part and total in part
         assert "WELCOME20" in part and "Visa ending 4242" in part and "Springfield" in part
         assert "Espresso Machine Pro" in part and "398" in part and "80" in part
