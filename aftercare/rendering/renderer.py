@@ -14,6 +14,7 @@ thousands of messages with one `Renderer`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, fields
 from functools import lru_cache, partial
 from pathlib import Path
@@ -27,6 +28,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.runtime import Context as JinjaContext
+from markupsafe import Markup
 
 from aftercare.rendering import catalogs, filters, formats
 from aftercare.rendering.context import MessageContext
@@ -77,6 +79,37 @@ def _text_direction(locale: str) -> str:
 def _tidy(text: str) -> str:
     """Plain text built from conditionals leaves stray blank lines: keep at most one between paragraphs."""
     return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip() + "\n"
+
+
+RLM = "\u200f"
+_NO_NUMBER_SIGN = frozenset({"ar"})
+# Values that are usually Latin (or digits) inside right-to-left text: shown in <bdi> so the bidi algorithm
+# does not carry their neighbours' direction into them ("#2769" read as "2769#", reordered addresses).
+_ISOLATE = ("order_number", "tracking_number", "offer_code", "store_name", "carrier", "first_name",
+            "payment_summary", "support_email")
+
+
+def _bdi(value: object) -> Markup:
+    return Markup("<bdi>{}</bdi>").format(value)
+
+
+def _isolated(variables: dict[str, Any]) -> dict[str, Any]:
+    """The Latin-prone values wrapped in <bdi> (for the HTML of right-to-left messages only)."""
+    out: dict[str, Any] = {name: _bdi(variables[name]) for name in _ISOLATE if variables.get(name)}
+    if variables.get("discount_codes"):
+        out["discount_codes"] = tuple(_bdi(code) for code in variables["discount_codes"])
+    return out
+
+
+def _opens_left_to_right(text: str) -> bool:
+    """Whether the first strongly directional character of `text` is left to right."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return False
+        if kind == "L":
+            return True
+    return False
 
 
 @lru_cache(maxsize=256)
@@ -146,8 +179,12 @@ class Renderer:
         template, used = self._template(step, "email", locale)
         # One render context for the three blocks: blocks only read it, and building it is a third of
         # Jinja's own cost per message.
-        context = template.new_context(self._variables(ctx, used, locale))
-        subject, html, text = (self._block(template, name, context) for name in ("subject", "html", "text"))
+        variables = self._variables(ctx, used, locale)
+        context = template.new_context(variables)
+        subject, text = (self._block(template, name, context) for name in ("subject", "text"))
+        if variables["text_direction"] == "rtl":  # Latin runs inside Arabic HTML: isolated so they keep order
+            context = template.new_context({**variables, **_isolated(variables)})
+        html = self._block(template, "html", context)
         return RenderedEmail(
             subject=" ".join(subject.split()),
             html=html.strip() + "\n",
@@ -158,7 +195,10 @@ class Renderer:
 
     def render_sms(self, step: str, locale: str, ctx: MessageContext) -> RenderedSms:
         template, used = self._template(step, "sms", locale)
-        body = template.render(self._variables(ctx, used, locale)).strip().translate(_SMS_SPACES)
+        variables = self._variables(ctx, used, locale)
+        body = template.render(variables).strip().translate(_SMS_SPACES)
+        if variables["text_direction"] == "rtl" and _opens_left_to_right(body):
+            body = RLM + body  # else phones lay the whole SMS out left to right from its Latin store name
         segments, encoding = count_segments(body)
         return RenderedSms(body, f"{used}/{step}.sms", used, segments, encoding)
 
@@ -199,6 +239,8 @@ class Renderer:
     def _variables(ctx: MessageContext, locale: str, requested: str | None = None) -> dict[str, Any]:
         variables = {name: getattr(ctx, name) for name in _CONTEXT_FIELDS}
         variables.update(ctx.extra)  # a step's own template data, by the names it chose
+        if locale.split("_", 1)[0] in _NO_NUMBER_SIGN:  # Arabic writes "طلبكم 1042", never "#1042"
+            variables["order_number"] = ctx.order_number.lstrip("#").strip()
         variables["lang"] = _format_locale(requested or locale, locale)
         variables["catalog"] = locale
         variables["text_direction"] = _text_direction(locale)

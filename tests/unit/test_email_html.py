@@ -5,6 +5,7 @@ under Gmail's clipping limit."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import replace
 
 import pytest
@@ -172,3 +173,28 @@ def test_content_css_is_inlined_by_the_library(renderer: Renderer) -> None:
     html = renderer.render_email("setup_guide", "en", replace(sample_context("setup_guide"))).html
     assert '<p style="margin: 0 0 16px;">' in html
     assert re.search(r'<h2 style="font-size: 18px;line-height: 1.3;margin: 24px 0 8px;?">', html)
+
+
+def test_latin_runs_in_arabic_html_are_isolated_and_numbers_carry_no_number_sign(renderer: Renderer) -> None:
+    """'#2769' showed as '2769#' and Latin addresses reordered inside right-to-left text (item 6)."""
+    email = renderer.render_email("confirmation", "ar", sample_context("confirmation", "ar"))
+    shipped = renderer.render_email("shipped", "ar", sample_context("shipped", "ar"))
+
+    assert "<bdi>1042</bdi>" in email.html and "#1042" not in email.html
+    assert "#1042" not in email.subject and "1042" in email.subject and "#1042" not in email.text
+    assert "<bdi>12 Main St</bdi>" in email.html and "<bdi>Springfield، IL 62701</bdi>" in email.html
+    assert "<bdi>WELCOME20</bdi>" in email.html and "<bdi>Visa ending 4242</bdi>" in email.html
+    assert "<bdi>1Z001985YW99744790</bdi>" in shipped.html
+    english = renderer.render_email("confirmation", "en", sample_context("confirmation"))
+    assert "<bdi>#1042</bdi>" not in english.html and "#1042" in english.html
+
+
+@pytest.mark.parametrize("step", [s.name for s in JOURNEY.steps if Channel.SMS in s.channels])
+def test_arabic_sms_open_right_to_left(renderer: Renderer, step: str) -> None:
+    """An SMS that starts with the Latin store name is laid out left to right by phones."""
+    body = renderer.render_sms(step, "ar", sample_context(step, "ar")).body
+    first_strong = next(ch for ch in body if unicodedata.bidirectional(ch) in ("L", "R", "AL"))
+    assert body.startswith("\u200f") or unicodedata.bidirectional(first_strong) in ("R", "AL")
+    assert "#1042" not in body
+    english = renderer.render_sms(step, "en", sample_context(step)).body
+    assert not english.startswith("\u200f")

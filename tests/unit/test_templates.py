@@ -160,8 +160,9 @@ def test_confirmation_shows_the_order_and_its_localised_money(
 ) -> None:
     ctx = sample_context("confirmation", locale)
     email = renderer.render_email("confirmation", locale, ctx)
+    number = ctx.order_number.lstrip("#") if locale == "ar" else ctx.order_number  # no "#" in Arabic
     for part in (html.unescape(email.html), email.text):  # the CSS inliner writes U+00A0 as &nbsp;
-        assert ctx.order_number in part and total in part
+        assert number in part and total in part
         assert "WELCOME20" in part and "Visa ending 4242" in part and "Springfield" in part
         assert "Espresso Machine Pro" in part and "398" in part and "80" in part
 
@@ -284,7 +285,7 @@ def test_cancellation_notice_names_the_order_and_the_refund(
     ctx = sample_context("cancellation_notice", locale)
     email = renderer.render_email("cancellation_notice", locale, ctx)
     for part in (email.html, email.text):
-        assert "#1042" in part and refund in part
+        assert ("1042" if locale == "ar" else "#1042") in part and refund in part
 
 
 def test_delivered_notice_shows_the_delivery_time_in_the_customers_zone(renderer: Renderer) -> None:
