@@ -206,6 +206,9 @@ app.command("fit-winback")(fit_winback)
 from aftercare.ops.recovery_cli import recovery_app  # noqa: E402
 
 app.add_typer(recovery_app, name="recovery")
+from aftercare.rendering.preview import preview_command  # noqa: E402
+
+app.command("preview")(preview_command)
 
 if __name__ == "__main__":
     app()
