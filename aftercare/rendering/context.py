@@ -84,6 +84,8 @@ class MessageContext:
     cross_sell: tuple[ProductView, ...] = ()
     points_expiry_reminder: bool = False  # this win-back also carries the points-expiry reminder
     offer_code: str | None = None
+    offer_percent: int | None = None  # what the offer code takes off, stated with it (issue 15)
+    offer_expires_at: datetime | None = None  # until when the code works
     unsubscribe_url: str | None = None
     preferences_url: str | None = None
     order_url: str | None = None
@@ -152,6 +154,8 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         cross_sell=(ProductView("sku-grinder", "Burr Grinder", "https://example.com/p/sku-grinder"),),
         points_expiry_reminder=True,
         offer_code="COMEBACK15",
+        offer_percent=15,
+        offer_expires_at=placed + timedelta(days=74),
         unsubscribe_url="https://example.com/u/abc",
         preferences_url="https://example.com/prefs/abc",
         order_url="https://example.com/orders/1042",

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import format_percent
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
@@ -48,6 +49,13 @@ def number(context: Context, value: int | Decimal) -> str:
     return formats.number(value, str(context["lang"]))
 
 
+@pass_context
+def percent(context: Context, value: int | Decimal) -> str:
+    """A whole percentage (15 -> "15%", "15 %" or "‎15‎%" as the locale writes it)."""
+    return format_percent(Decimal(value) / 100, locale=formats.locale(str(context["lang"])))
+
+
 def install(env: Environment) -> None:
-    filters: dict[str, Any] = {"money": money, "date": date, "datetime": datetime_, "number": number}
+    filters: dict[str, Any] = {"money": money, "date": date, "datetime": datetime_, "number": number,
+                               "percent": percent}
     env.filters.update(filters)

@@ -198,3 +198,30 @@ def test_arabic_sms_open_right_to_left(renderer: Renderer, step: str) -> None:
     assert "#1042" not in body
     english = renderer.render_sms(step, "en", sample_context(step)).body
     assert not english.startswith("\u200f")
+
+
+@pytest.mark.parametrize(("locale", "value", "until"), [
+    ("en", "15% off", "May 14, 2026"), ("ko", "15% 할인", "2026. 5. 15."),
+    ("pt_BR", "15% de desconto", "14 de mai. de 2026"),
+])
+def test_a_winback_code_states_its_value_and_expiry(renderer: Renderer, locale: str, value: str, until: str) -> None:
+    """The win-back codes never said what they were worth."""
+    for step in ("winback_2", "winback_3"):
+        email = renderer.render_email(step, locale, sample_context(step, locale))
+        for part in (email.html, email.text):
+            assert "COMEBACK15" in part and value in part and until in part
+
+
+def test_the_winback_steps_hand_their_templates_the_codes_terms() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aftercare.journeys.message import MessageView
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    for name, code, percent, days in (("winback_2", "WELCOMEBACK10", 10, 14), ("winback_3", "LASTCHANCE15", 15, 7)):
+        spec = JOURNEY.step(name)
+        assert spec.template_data is not None
+        view = MessageView(step=name, customer_id=1, order_id=1, now=now, links=None,  # type: ignore[arg-type]
+                           settings=None, order_placed_at=now, items=())  # type: ignore[arg-type]
+        assert spec.template_data(view) == {"offer_code": code, "offer_percent": percent,
+                                            "offer_expires_at": now + timedelta(days=days)}

@@ -7,7 +7,7 @@ A daily scan re-creates a missing `winback_1` (`backfill`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aftercare.journeys import events
@@ -22,11 +22,17 @@ WINBACK_1 = "winback_1"
 WINBACK_2 = "winback_2"
 WINBACK_3 = "winback_3"
 OFFERS: dict[str, str | None] = {WINBACK_1: None, WINBACK_2: "WELCOMEBACK10", WINBACK_3: "LASTCHANCE15"}
+# What each code is worth and how long it works from the message, so the message can say so.
+OFFER_TERMS: dict[str, tuple[int, timedelta]] = {"WELCOMEBACK10": (10, timedelta(days=14)),
+                                                  "LASTCHANCE15": (15, timedelta(days=7))}
 NEW_ORDER = Cancel(events.ORDER_PLACED, reason="new_order")
 
 
 def _offer(msg: MessageView) -> dict[str, Any]:
-    return {"offer_code": OFFERS.get(msg.step)}
+    code = OFFERS.get(msg.step)
+    percent, valid = OFFER_TERMS.get(code or "", (None, None))
+    return {"offer_code": code, "offer_percent": percent,
+            "offer_expires_at": msg.now + valid if valid is not None else None}
 
 
 def _winback(name: str, trigger: Any, segments: int, backfill: bool = False) -> Step:
