@@ -225,3 +225,20 @@ def test_the_winback_steps_hand_their_templates_the_codes_terms() -> None:
                            settings=None, order_placed_at=now, items=())  # type: ignore[arg-type]
         assert spec.template_data(view) == {"offer_code": code, "offer_percent": percent,
                                             "offer_expires_at": now + timedelta(days=days)}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", ["winback_1", "winback_2", "winback_3", "points_expiry_30", "points_expiry_7"])
+def test_marketing_sms_carry_a_short_shop_link_within_their_budget(renderer: Renderer, step: str, locale: str) -> None:
+    ctx = sample_context(step, locale, vip=True)
+    if step not in ("winback_2", "winback_3"):  # only these carry a code
+        ctx = replace(ctx, offer_code=None, offer_percent=None, offer_expires_at=None)
+    sms = renderer.render_sms(step, locale, ctx)
+    lines = sms.body.splitlines()
+    assert lines[-2] in (SHOP, f"{SHOP}/discount/COMEBACK15") and "STOP" in lines[-1]  # the code when there is one
+    assert sms.segments <= JOURNEY.step(step).sms_segments, (sms.segments, sms.encoding, sms.body)
+
+
+def test_without_a_shop_url_marketing_sms_carry_no_link_line() -> None:
+    body = Renderer().render_sms("winback_1", "en", sample_context("winback_1")).body
+    assert len(body.splitlines()) == 2 and "http" not in body

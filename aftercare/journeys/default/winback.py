@@ -50,7 +50,7 @@ def winback_1(t: JourneyTimings) -> Step:
         predicted: datetime | None = ev.data.get("predicted_lapse_at")
         return predicted if predicted is not None else ev.at + lapse
 
-    return _winback(WINBACK_1, on(events.DELIVERED, lapse, due=due), 2, backfill=True)
+    return _winback(WINBACK_1, on(events.DELIVERED, lapse, due=due), 3, backfill=True)  # 3: room for the shop link
 
 
 def winback_2(t: JourneyTimings) -> Step:
