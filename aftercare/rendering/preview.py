@@ -97,7 +97,30 @@ def build_gallery(out: Path, renderer: Renderer, journey: Journey, *, locales: I
                     locale.replace("_", "-"), direction), encoding="utf-8")
                 pages.append(Page(name, locale, "sms", path, len(sms.body.encode("utf-8")),
                                   segments=sms.segments, encoding=sms.encoding))
+    pages.extend(_web_pages(out, chosen))
     (out / "index.html").write_text(_index(pages), encoding="utf-8")
+    return pages
+
+
+def _web_pages(out: Path, locales: list[str]) -> list[Page]:
+    """The pages behind the links (CSAT, unsubscribe, preferences, an error), as each customer sees them."""
+    from aftercare.webhooks.pages import N_, render
+
+    views = {
+        "csat": ("csat.html", {"token": "sample", "chosen": 4}),
+        "unsubscribe": ("unsubscribe.html", {"token": "sample"}),
+        "preferences": ("preferences.html", {"token": "sample", "saved": True, "email_marketing": True,
+                                             "sms_marketing": False, "sms_stopped": True}),
+        "error": ("message.html", {"title": N_("This link does not work"),
+                                   "text": N_("The link has expired or is not valid.")}),
+    }
+    pages = []
+    for locale in locales:
+        for name, (template, values) in views.items():
+            body = render(template, locale, store_name="Aftercare Demo Store", **values).body
+            path = f"web-{name}.{locale}.page.html"
+            (out / path).write_bytes(body)
+            pages.append(Page(name, locale, "web", path, len(body)))
     return pages
 
 
