@@ -42,8 +42,8 @@ def historical_orders(sample: dict[str, Any], *, count: int, now: datetime, days
         c = i % customers
         order = copy.deepcopy(sample)
         order.update(id=5_000_000 + i, name=f"#{2000 + i}", order_number=2000 + i, number=1000 + i,
-                     created_at=_iso(placed), processed_at=_iso(placed), email=f"buyer{c}@example.test",
-                     contact_email=f"buyer{c}@example.test", customer_locale="en", cancelled_at=None,
+                     created_at=_iso(placed), processed_at=_iso(placed), email=f"buyer{c}@example.com",
+                     contact_email=f"buyer{c}@example.com", customer_locale="en", cancelled_at=None,
                      cancel_reason=None, fulfillments=[], refunds=[])
         order["customer"] = customer_record(sample, c, since=now - timedelta(days=days + 30))
         updated = placed
@@ -79,7 +79,7 @@ def historical_orders(sample: dict[str, Any], *, count: int, now: datetime, days
 def customer_record(sample: dict[str, Any], n: int, *, since: datetime) -> dict[str, Any]:
     customer = copy.deepcopy(sample["customer"])
     consented = _iso(since + timedelta(hours=n))
-    customer.update(id=9_000_000 + n, email=f"buyer{n}@example.test", phone=f"+1613612{n:04d}",
+    customer.update(id=9_000_000 + n, email=f"buyer{n}@example.com", phone=f"+1613612{n:04d}",
                     first_name=f"Buyer{n}", created_at=consented, updated_at=consented)
     customer["email_marketing_consent"] = {"state": "subscribed", "opt_in_level": "single_opt_in",
                                            "consent_updated_at": consented}

@@ -240,6 +240,8 @@ def import_csv(services: Services, *, customers: Path | None, orders: Path | Non
         runs.add_counts(run, counts)
         run.phase, run.status, run.finished_at, run.updated_at = "done", "done", now, now
         started_at = run.started_at
+    rejected.sort(key=lambda r: (r[0].rsplit(":", 1)[0] != (customers.name if customers else ""),
+                                 int(r[0].rsplit(":", 1)[1])))  # customers first, then by line
     with services.session_factory() as session:
         return runs.ImportSummary(counts=counts, rejected=rejected,
                                   steps=runs.step_summary(session, services.journey.names, started_at))
