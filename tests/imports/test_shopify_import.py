@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from aftercare.db.models import ConsentEvent, Customer, DecisionLog, ImportRun, Message, Order, ReturnItem, Shipment
@@ -136,3 +137,36 @@ def test_imported_consent_is_evidence_at_shopifys_time_and_never_undoes_a_newer_
             "consent_updated_at"][:19])
         assert first.email_unsubscribed_at is not None  # the newer preferences-page choice holds
         assert session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_the_cli_shows_progress_and_prints_backfilled_and_scheduled_per_step(services, clock, shopify_sample,
+                                                                            monkeypatch):
+    from typer.testing import CliRunner
+
+    from aftercare.bootstrap import use_services
+    from aftercare.cli import app
+    from aftercare.imports import cli as import_cli
+    from benchmarks.fake_shopify import SHOP
+
+    shop = history(shopify_sample, clock.now(), 30)
+    monkeypatch.setattr(import_cli, "transport_override", shop.transport)
+    services.settings.shopify_shop_domain = SHOP
+    services.settings.shopify_admin_token = SecretStr("shpat_cli_test")
+    with use_services(services):
+        result = CliRunner().invoke(app, ["import", "shopify", "--since", "2025-01-01"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    for text in ("orders", "30/30", "orders new: 30", "backfilled", "scheduled", "confirmation", "total"):
+        assert text in result.output
+    assert "shpat_cli_test" not in result.output and "buyer1@" not in result.output
+    assert all(r.headers["x-shopify-access-token"] == "shpat_cli_test" for r in shop.requests)
+
+
+def test_the_cli_names_the_settings_it_needs(services):
+    from typer.testing import CliRunner
+
+    from aftercare.bootstrap import use_services
+    from aftercare.cli import app
+
+    with use_services(services):
+        result = CliRunner().invoke(app, ["import", "shopify", "--since", "2025-01-01"])
+    assert result.exit_code == 2 and "AFTERCARE_SHOPIFY_ADMIN_TOKEN" in result.output
