@@ -78,9 +78,11 @@ def apply_order(session: Session, ingest: Ingest, body: dict[str, Any], now: dat
 def apply_customer(session: Session, ingest: Ingest, record: dict[str, Any], now: datetime,
                    default_timezone: str) -> bool:
     data = customer_from(record, default_timezone)
-    known = session.scalar(select(Customer.id).where(Customer.external_id == data.external_id)) is not None
+    known = session.scalar(select(Customer).where(Customer.external_id == data.external_id))
+    if known is not None:  # a customer record has no locale: keep the one their orders gave
+        data = replace(data, locale=known.locale or data.locale)
     ingest.upsert_customer(session, data, now)
-    return not known
+    return known is None
 
 
 def import_shopify(services: Services, admin: ShopifyAdmin, *, since: datetime, shop: str,

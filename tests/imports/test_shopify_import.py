@@ -170,3 +170,26 @@ def test_the_cli_names_the_settings_it_needs(services):
     with use_services(services):
         result = CliRunner().invoke(app, ["import", "shopify", "--since", "2025-01-01"])
     assert result.exit_code == 2 and "AFTERCARE_SHOPIFY_ADMIN_TOKEN" in result.output
+
+
+@pytest.mark.postgres
+def test_an_interrupted_import_resumes_without_duplicates_on_postgres(pg_url, tmp_path, clock, email, sms,
+                                                                      shopify_sample):
+    from aftercare.bootstrap import build_services
+    from tests.conftest import make_settings
+
+    services = build_services(make_settings(tmp_path, database_url=pg_url), clock=clock, email=email, sms=sms)
+    try:
+        orders = history(shopify_sample, clock.now(), 120).orders
+        broken = history(shopify_sample, clock.now(), 120, fail={6: 502})
+        broken.orders = orders
+        with pytest.raises(ShopifyApiError):
+            run_import(services, broken, clock.now() - SINCE_EVER, page_size=50)
+        again = history(shopify_sample, clock.now(), 120)
+        again.orders = orders
+        summary = run_import(services, again, clock.now() - SINCE_EVER, page_size=50)
+        assert summary.resumed and summary.counts["orders_new"] == 120
+        assert count(services, Order) == 120 and email.sent == [] and sms.sent == []
+        assert summary.backfilled > 0 and summary.scheduled > 0
+    finally:
+        services.engine.dispose()
