@@ -1,5 +1,6 @@
 """Import a few hundred historical Shopify orders through the CLI, against the fake Admin API, and print what
-the import did: per step, what was backfilled (history, never sent) and what was scheduled (still ahead).
+the import did: per step, what was backfilled (history, never sent) and what was scheduled (still ahead);
+then a sweep now (it sends nothing: everything due is history), the funnel, and one recent order's timeline.
 
     python -m benchmarks.import_history [--orders 300] [--home DIR]
 
@@ -42,12 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     since = (now - timedelta(days=args.days + 10)).date().isoformat()
     newest_delivered = next(o["name"] for o in reversed(orders)
                             if any(f.get("shipment_status") == "delivered" for f in o["fulfillments"]))
-    for command in (["import", "shopify", "--since", since], ["funnel"], ["explain", newest_delivered]):
+    for command in (["import", "shopify", "--since", since], ["sweep"], ["funnel"], ["explain", newest_delivered]):
         print(f"\n$ aftercare {' '.join(command)}")
         app(command, standalone_mode=False)
-    throttled = sum(1 for _ in shop.throttle)
-    print(f"\n{len(shop.requests)} Admin API requests ({throttled} answered 429 and retried); database: "
-          f"{home / 'history.db'}")
+    print(f"\n{len(shop.requests)} Admin API requests ({len(shop.throttle)} answered 429 and retried); "
+          f"database: {home / 'history.db'}")
 
 
 if __name__ == "__main__":

@@ -127,3 +127,14 @@ def test_the_cli_prints_what_was_backfilled_scheduled_and_skipped(services, tmp_
     for text in ("backfilled", "scheduled", "confirmation", "orders.csv:9", "quantity is not a whole number"):
         assert text in result.output
     assert "ana@example.com" not in result.output
+
+
+def test_the_example_files_import_cleanly(services, email, sms):
+    folder = Path(__file__).resolve().parents[2] / "examples" / "import"
+    summary = import_csv(services, customers=folder / "customers.csv", orders=folder / "orders.csv")
+    assert summary.rejected == []
+    assert summary.counts == {"customers_new": 3, "orders_new": 3}
+    assert summary.scheduled == 0 and summary.backfilled > 0 and email.sent == sms.sent == []
+    with services.session_factory() as session:
+        refunded = session.scalars(select(ReturnItem.product_id)).all()
+        assert refunded == ["sku-beans"]
