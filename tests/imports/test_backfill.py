@@ -86,3 +86,16 @@ def test_an_older_imported_order_never_stops_the_newer_orders_win_back(services,
     with services.session_factory() as session:
         winbacks = session.scalars(select(ScheduledStep).where(ScheduledStep.step == "winback_1")).all()
     assert [(w.order_id, w.status) for w in winbacks] == [(1, "pending")]
+
+
+def test_a_forced_rerun_sends_a_backfilled_step_still_within_its_expiry_on_purpose(services, clock, email):
+    from aftercare.services.rerun import make_due
+
+    place_order(_importing(services), at=clock.now() - timedelta(hours=3))
+    services.sweeper.run()
+    assert email.sent == []
+    with services.session_factory() as session, session.begin():
+        journey_id = session.scalar(select(ScheduledStep.journey_id).limit(1))
+        assert make_due(session, journey_id, "confirmation", reopen_skipped=True, now=clock.now()) == 1
+    services.sweeper.run()
+    assert [m.step for m in email.sent] == ["confirmation"]
