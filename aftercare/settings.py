@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     shopify_default_timezone: str = Field(
         default="UTC", description="Customer time zone when a Shopify order's address gives no better guess."
     )
+    # History import (`aftercare import shopify`)
+    import_page_size: int = Field(default=250, ge=1, le=250, description="Records per Admin API page (250 at most).")
+    import_max_retries: int = Field(
+        default=5, ge=0, description="Retries of a page Shopify answers 429 (or 503), each after its Retry-After."
+    )
     twilio_webhook_base_url: str | None = Field(
         default=None,
         description=(

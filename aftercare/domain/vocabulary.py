@@ -88,6 +88,8 @@ class Reason(StrEnum):
     RECIPIENT_OPTED_OUT = "recipient_opted_out"
     PROVIDER_REJECTED = "provider_rejected"
     UNKNOWN_STEP = "unknown_step"  # a step in the database that the running journey no longer has
+    # An imported order's step whose time had passed before we knew of the order: recorded, never sent.
+    BACKFILLED = "backfilled"
 
 
 class Scope(StrEnum):

@@ -8,7 +8,7 @@ session and never commit, so one inbox event is applied in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -69,6 +69,12 @@ class Ingest:
     # Win-back timed to the customer (AFTERCARE_WINBACK_RULE); None keeps the journey's fixed window.
     lapse_rule: LapseRule | None = None
     winback_offset: timedelta = timedelta(0)  # the sequence's first offset (winback_sequence_days[0])
+    # Set by a history import (`importing`): steps due by then are recorded `backfilled`, never sent.
+    backfill_until: datetime | None = None
+
+    def importing(self, now: datetime) -> Ingest:
+        """The same ingestion for history: what was due before `now` is recorded as backfilled, not sent."""
+        return replace(self, backfill_until=now)
 
     # Customers and consent -------------------------------------------------------------------------
     def upsert_customer(self, session: Session, data: CustomerIn, now: datetime) -> Customer:
@@ -169,11 +175,13 @@ class Ingest:
         session.add(journey_row)
         session.flush()
         # A new order stops at once the steps it cancels (win-back), and their decisions re-check it when due.
-        scheduler.cancel_for(session, self.journey, events.ORDER_PLACED, customer_id=customer.id, now=now,
-                             except_journey_id=journey_row.id)
-        scheduler.fire(session, self.journey, journey_row, events.ORDER_PLACED, data.placed_at, now)
+        # An imported order older than one we hold is no new order: the newer order's steps stay.
+        if self.backfill_until is None or not self._has_newer_order(session, order):
+            scheduler.cancel_for(session, self.journey, events.ORDER_PLACED, customer_id=customer.id, now=now,
+                                 except_journey_id=journey_row.id)
+        self._fire(session, journey_row, events.ORDER_PLACED, data.placed_at, now)
         if customer.points_expiring and customer.points_expire_at is not None:
-            scheduler.fire(session, self.journey, journey_row, events.POINTS_EXPIRY, customer.points_expire_at, now)
+            self._fire(session, journey_row, events.POINTS_EXPIRY, customer.points_expire_at, now)
         if data.cancelled_at is not None:
             self.cancel_order(session, data.external_id, data.cancelled_at, now)
         return order
@@ -184,7 +192,7 @@ class Ingest:
             order.status = "cancelled"
             order.cancelled_at = at
             journey_row.status = "cancelled"
-            scheduler.fire(session, self.journey, journey_row, events.ORDER_CANCELLED, at, now)
+            self._fire(session, journey_row, events.ORDER_CANCELLED, at, now)
         return order
 
     def record_refund(self, session: Session, data: RefundIn, now: datetime) -> None:
@@ -213,9 +221,9 @@ class Ingest:
         if order.status == "open":
             order.status = "fulfilled"
         session.flush()
-        scheduler.fire(session, self.journey, journey_row, events.FULFILLED, data.shipped_at, now)
+        self._fire(session, journey_row, events.FULFILLED, data.shipped_at, now)
         if shipment.promised_at is not None:
-            scheduler.fire(session, self.journey, journey_row, events.PROMISE_DUE, shipment.promised_at, now)
+            self._fire(session, journey_row, events.PROMISE_DUE, shipment.promised_at, now)
         return shipment
 
     def record_tracking(
@@ -232,7 +240,7 @@ class Ingest:
         status = status.lower()
         if estimated_delivery_at is not None and shipment.promised_at is None:
             shipment.promised_at = estimated_delivery_at
-            scheduler.fire(session, self.journey, journey_row, events.PROMISE_DUE, estimated_delivery_at, now)
+            self._fire(session, journey_row, events.PROMISE_DUE, estimated_delivery_at, now)
         if TRACKING_PROGRESS.get(status, 0) >= TRACKING_PROGRESS.get(shipment.status, 0):
             shipment.status = status
             shipment.last_event_at = at
@@ -243,11 +251,11 @@ class Ingest:
             session.flush()
             lapse = self._predicted_lapse(session, order, at) if self.lapse_rule is not None else None
             data = {"predicted_lapse_at": lapse} if lapse is not None else {}
-            scheduler.fire(session, self.journey, journey_row, Event(events.DELIVERED, at, data), now=now)
+            self._fire(session, journey_row, Event(events.DELIVERED, at, data), now=now)
         elif status in EXCEPTION_STATUSES and shipment.delivered_at is None and shipment.exception_at is None:
             shipment.exception_at = at
             session.flush()
-            scheduler.fire(session, self.journey, journey_row, events.CARRIER_EXCEPTION, at, now)
+            self._fire(session, journey_row, events.CARRIER_EXCEPTION, at, now)
         session.flush()
         return shipment
 
@@ -268,7 +276,7 @@ class Ingest:
         session.add(answer)
         session.flush()
         if score >= self.happy_min_score:
-            scheduler.fire(session, self.journey, journey_row, events.CSAT_HAPPY, at, now)
+            self._fire(session, journey_row, events.CSAT_HAPPY, at, now)
         elif score <= self.unhappy_max_score:
             customer = session.get(Customer, journey_row.customer_id)
             assert customer is not None
@@ -276,7 +284,7 @@ class Ingest:
             session.add(RecoveryCase(order_id=order_id, customer_id=customer.id, opened_at=at,
                                      goodwill_points=self.goodwill_points, needs_follow_up=True))
             session.flush()
-            scheduler.fire(session, self.journey, journey_row, events.CSAT_UNHAPPY, at, now)
+            self._fire(session, journey_row, events.CSAT_UNHAPPY, at, now)
         return answer
 
     def resolve_recovery(self, session: Session, *, order_id: int, at: datetime, now: datetime,
@@ -287,7 +295,7 @@ class Ingest:
         case.resolved_at, case.resolution, case.needs_follow_up = at, resolution, False
         journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
         assert journey_row is not None
-        scheduler.fire(session, self.journey, journey_row, events.RECOVERY_RESOLVED, at, now)
+        self._fire(session, journey_row, events.RECOVERY_RESOLVED, at, now)
         scheduler.release_held(session, customer_id=case.customer_id, reason=Reason.RECOVERY_OPEN.value, at=at,
                                now=now)
         return True
@@ -338,9 +346,17 @@ class Ingest:
                 raise UnknownStoreCustomer(data.customer_external_id)
         scheduler.cancel_for(session, self.journey, data.name, customer_id=customer.id, now=now)
         event = Event(data.name, data.occurred_at, dict(data.data))
-        return scheduler.fire(session, self.journey, journey_row, event, now=now)
+        return self._fire(session, journey_row, event, now=now)
 
     # -------------------------------------------------------------------------------------------------
+    def _fire(self, session: Session, row: JourneyRow, trigger: str | Event, at: datetime | None = None,
+              now: datetime | None = None) -> list[str]:
+        return scheduler.fire(session, self.journey, row, trigger, at, now, backfill_until=self.backfill_until)
+
+    def _has_newer_order(self, session: Session, order: Order) -> bool:
+        return session.scalar(select(Order.id).where(Order.customer_id == order.customer_id, Order.id != order.id,
+                                                     Order.placed_at > order.placed_at).limit(1)) is not None
+
     def _order(self, session: Session, external_id: str) -> tuple[Order, JourneyRow]:
         order = session.scalar(select(Order).where(Order.external_id == external_id))
         if order is None:
