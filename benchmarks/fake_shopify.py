@@ -25,7 +25,10 @@ SHOP = "history-shop.myshopify.com"
 
 def sample_order(folder: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Shopify's own REST order example (AFTERCARE_SAMPLE_PAYLOADS/shopify/orders_create.json)."""
-    root = Path(folder or os.environ.get("AFTERCARE_SAMPLE_PAYLOADS") or "")
+    where = folder or os.environ.get("AFTERCARE_SAMPLE_PAYLOADS")
+    if not where:
+        raise SystemExit("set AFTERCARE_SAMPLE_PAYLOADS to the shared payloads folder (../shared/payloads)")
+    root = Path(where)
     return json.loads((root / "shopify" / "orders_create.json").read_text())
 
 
