@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aftercare.domain.state import CustomerState, ItemState
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Channel, Purpose, Reason, Scope
+from aftercare.domain.zones import is_zone
 
 if TYPE_CHECKING:
     from aftercare.journeys.step import Step
@@ -198,6 +199,8 @@ def _eligible_channels(
     refused: list[tuple[Channel, Reason]] = []
     for channel in spec.channels:
         reason = _channel_refusal(channel, spec.purpose, state)
+        if reason is None and channel is Channel.SMS and _timed_sms(spec) and not is_zone(state.timezone):
+            reason = Reason.INVALID_TIMEZONE  # no clock to keep its hours by: a recorded skip, never a guess
         if reason is None:
             eligible.append(channel)
             if not spec.fan_out:
@@ -205,6 +208,11 @@ def _eligible_channels(
         elif not (channel is Channel.SMS and not state.has_phone):
             refused.append((channel, reason))
     return tuple(eligible), refused
+
+
+def _timed_sms(spec: Step) -> bool:
+    """An SMS that keeps the customer's hours: marketing (quiet hours)."""
+    return spec.is_marketing
 
 
 def _channel_refusal(channel: Channel, purpose: Purpose, state: CustomerState) -> Reason | None:

@@ -89,6 +89,9 @@ class Reason(StrEnum):
     PROVIDER_REJECTED = "provider_rejected"
     UNKNOWN_STEP = "unknown_step"  # a step in the database that the running journey no longer has
 
+    # Time zones and jurisdictions (aftercare/domain/zones.py, jurisdictions.py)
+    INVALID_TIMEZONE = "invalid_timezone"  # an SMS timed to the customer's clock, whose zone is no zone
+
 
 class Scope(StrEnum):
     """What one occurrence of a step is about: exactly-once holds per (scope, step, occurrence)."""

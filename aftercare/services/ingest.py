@@ -33,6 +33,7 @@ from aftercare.db.models import (
 )
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
+from aftercare.domain.zones import is_zone, resolve_zone
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
@@ -49,6 +50,20 @@ from aftercare.services.commands import (
 )
 from aftercare.winback.rules import LapseRule
 from aftercare.winback.store import winback_due
+
+
+def _zone_of(data: CustomerIn, phone: str | None, known: str | None) -> str:
+    """A stated zone if it is a real one; else the zone of the address, then the phone (zones.resolve_zone);
+    else the one we had. A stated zone that is no zone, with nothing to derive one from, is kept as stated:
+    a step timed to the customer's clock then records a skip with its reason, never a guess."""
+    if is_zone(data.timezone):
+        return str(data.timezone)
+    guess = resolve_zone(country=data.region, region=data.subdivision, postal_code=data.postal_code, phone=phone)
+    if guess.source != "default":
+        return guess.zone
+    if data.timezone:
+        return clip(data.timezone, Customer.timezone) or "UTC"
+    return known or "UTC"
 
 
 class UnknownOrder(LookupError):
@@ -85,7 +100,7 @@ class Ingest:
         customer.phone_valid = phone is not None
         customer.first_name = data.first_name or customer.first_name or ""
         customer.locale = (data.locale or "en").split("-")[0].lower()
-        customer.timezone = data.timezone or customer.timezone or "UTC"
+        customer.timezone = _zone_of(data, phone, customer.timezone)
         customer.region = data.region or customer.region
         if data.loyalty_tier is not None:
             customer.loyalty_tier = data.loyalty_tier

@@ -124,9 +124,10 @@ class TestQuietHours:
         decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, timezone="Asia/Seoul"), NOON_NY, POLICY)
         assert isinstance(decision, Send) and Channel.SMS in decision.channels
 
-    def test_an_unknown_time_zone_is_treated_as_utc_not_a_crash(self):
+    def test_an_unknown_time_zone_skips_the_timed_sms_with_a_reason_not_a_crash(self):
         decision = decide(due(j.CSAT), a_state(timezone="Mars/Olympus"), NOON_NY, POLICY)
-        assert isinstance(decision, Send)  # 17:00 UTC is daytime
+        assert isinstance(decision, Send) and decision.channels == (Channel.EMAIL,)
+        assert decision.skipped_channels == ((Channel.SMS, Reason.INVALID_TIMEZONE),)
 
 
 class TestFrequencyCap:
