@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aftercare.clock import Clock, SystemClock
 from aftercare.db.engine import make_engine, make_session_factory, migrate
 from aftercare.domain.decisions import Policy
+from aftercare.domain.jurisdictions import Must
 from aftercare.journeys.journey import Journey
 from aftercare.journeys.loading import load_journey
 from aftercare.links import LinkSigner
@@ -62,7 +63,21 @@ def policy_from(settings: Settings) -> Policy:
         holdout_share=settings.holdout_share,
         holdout_salt=settings.holdout_salt,
         recovery_window=timedelta(days=settings.recovery_window_days),
+        transactional_sms_start=settings.transactional_sms_start_hour,
+        transactional_sms_end=settings.transactional_sms_end_hour,
+        legal_details=legal_details(settings),
     )
+
+
+def legal_details(settings: Settings) -> frozenset[Must]:
+    """The advertising details the store has configured. Development (the demo, the tests) counts all as
+    given, so a demo store without an address still shows its journey; production skips the ads it lacks."""
+    if settings.environment == "development":
+        return frozenset(Must)
+    given = {Must.AD_PREFIX: True, Must.POSTAL_ADDRESS: bool(settings.store_postal_address.strip()),
+             Must.SENDER_CONTACT: bool(settings.sender_contact.strip()),
+             Must.OPT_OUT_NUMBER: bool(settings.sms_opt_out_number.strip())}
+    return frozenset(m for m, ok in given.items() if ok)
 
 
 def _default_providers(settings: Settings) -> tuple[EmailSender, SmsSender]:
@@ -124,6 +139,8 @@ def build_services(
         store_name=settings.store_name, support_email=settings.support_email,
         cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,
         reward_threshold=timings.points_reward_threshold,
+        sender_contact=settings.sender_contact, postal_address=settings.store_postal_address,
+        opt_out_number=settings.sms_opt_out_number,
     )
     sweeper = Sweeper(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,

@@ -8,12 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from aftercare.domain.decisions import Send
+from aftercare.domain.jurisdictions import ad_prefix
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
 from aftercare.rendering.context import CONTEXT_FIELDS, AddressView, ItemView, MessageContext, ProductView
 from aftercare.rendering.safety import checked_link, display_name, plain_text
-from aftercare.services.batch_state import BatchState
+from aftercare.services.batch_state import BatchState, address_part
 
 SUPPORTED_LOCALES = ("en", "ko", "ar")
 
@@ -25,6 +26,9 @@ class ContextSettings:
     cancel_window: timedelta
     goodwill_points: int
     reward_threshold: int
+    sender_contact: str = ""  # advertising details (aftercare/domain/jurisdictions.py)
+    postal_address: str = ""
+    opt_out_number: str = ""
 
 
 def choose_locale(locale: str | None) -> str:
@@ -105,9 +109,27 @@ def build_context(
         preferences_url=links.preferences(customer_id, now) if marketing else None,
         order_url=None,
         payload=dict(payload or {}),
+        **_advertising(marketing, batch, customer_id, order_id, settings),
         extra=extra,
     )
     return replace(ctx, **known) if known else ctx
+
+
+def _advertising(marketing: bool, batch: BatchState, customer_id: int, order_id: int,
+                 settings: ContextSettings) -> dict[str, str]:
+    """What an advertising message must carry: the prefix of the customer's law, and the store's contact,
+    postal address and free opt-out number wherever configured. Transactional messages carry none."""
+    if not marketing:
+        return {}
+    c, address = batch.customers[customer_id], batch.orders[order_id].shipping_address
+    region = address_part(address, "country_code") or c.region
+    contact = settings.sender_contact.strip()
+    return {
+        "ad_prefix": ad_prefix(region, address_part(address, "province_code"), choose_locale(c.locale)),
+        "sender_block": f"{settings.store_name} · {contact}" if contact else "",
+        "postal_address": settings.postal_address.strip(),
+        "opt_out_number": settings.opt_out_number.strip(),
+    }
 
 
 def _item(row: Any, product: Any, order_id: int, step: str) -> ItemView:

@@ -94,7 +94,8 @@ def test_every_email_renders_with_every_optional_field_empty(
 def test_every_sms_renders_within_its_segment_budget(
     renderer: Renderer, step: str, locale: str, vip: bool
 ) -> None:
-    sms = renderer.render_sms(step, locale, sample_context(step, locale, vip=vip))
+    # Marketing SMS with the advertising details (the Korean prefix and free opt-out number) in the budget.
+    sms = renderer.render_sms(step, locale, sample_context(step, locale, vip=vip, marketing=is_marketing(step)))
 
     assert sms.template == f"{locale}/{step}.sms" and sms.locale == locale
     assert sms.segments <= SMS_SEGMENT_BUDGET[step], f"{sms.segments} segments ({sms.encoding}): {sms.body!r}"
@@ -393,3 +394,33 @@ def test_templates_are_compiled_once_and_never_read_again(tmp_path: Path) -> Non
     assert renderer.render_sms("csat", "en", sample_context("csat")).body == "first Alex"
     write(tmp_path, "en/csat.sms.txt", "second {{ first_name }}")
     assert renderer.render_sms("csat", "en", sample_context("csat")).body == "first Alex"
+
+
+@pytest.mark.parametrize("step", ["setup_guide", "csat", "review_request", "points_expiry_30", "points_expiry_7"])
+def test_korean_ads_open_with_the_prefix_and_carry_the_senders_details(renderer: Renderer, step: str) -> None:
+    ctx = sample_context(step, "ko", marketing=True)
+    email = renderer.render_email(step, "ko", ctx)
+    assert email.subject.startswith("(광고) ") and email.subject.count("(광고)") == 1
+    assert ctx.sender_block in email.html and ctx.postal_address in email.html
+    assert ctx.sender_block in email.text and ctx.postal_address in email.text
+    if renderer.has_template(step, Channel.SMS, "ko"):
+        body = renderer.render_sms(step, "ko", ctx).body
+        assert body.startswith("(광고)[") and f"무료수신거부 {ctx.opt_out_number}" in body
+
+
+def test_the_renderer_adds_the_ad_prefix_a_template_forgot(renderer: Renderer) -> None:
+    ctx = replace(sample_context("csat", "en", marketing=True), ad_prefix="(광고)")
+    assert renderer.render_email("csat", "en", ctx).subject.startswith("(광고) ")
+    assert renderer.render_sms("csat", "en", ctx).body.startswith("(광고) ")
+    plain = sample_context("csat", "en")
+    assert not renderer.render_email("csat", "en", plain).subject.startswith("(")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_marketing_email_shows_the_stores_postal_address(renderer: Renderer, locale: str) -> None:
+    ctx = sample_context("setup_guide", locale, marketing=True)
+    email = renderer.render_email("setup_guide", locale, ctx)
+    assert ctx.postal_address in email.html and ctx.postal_address in email.text
+    confirmation = renderer.render_email("confirmation", locale, sample_context("confirmation", locale,
+                                                                                 marketing=True))
+    assert ctx.postal_address not in confirmation.html  # transactional mail: the layout's marketing footer only
