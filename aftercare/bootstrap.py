@@ -21,6 +21,7 @@ from aftercare.clock import Clock, SystemClock
 from aftercare.db.engine import make_engine, make_session_factory, migrate
 from aftercare.domain.decisions import Policy
 from aftercare.domain.jurisdictions import Must
+from aftercare.domain.points import points_table
 from aftercare.journeys.journey import Journey
 from aftercare.journeys.loading import load_journey
 from aftercare.links import LinkSigner
@@ -130,8 +131,9 @@ def build_services(
     links = LinkSigner(settings.link_signing_key, settings.public_base_url,
                        timedelta(days=settings.link_ttl_days))
     timings = settings.journey
-    ingest = Ingest(journey=journey, goodwill_points=timings.goodwill_points,
-                    points_per_unit=timings.points_per_currency_unit,
+    points = points_table(per_dollar=timings.points_per_currency_unit, goodwill=timings.goodwill_points,
+                          threshold=timings.points_reward_threshold, overrides=timings.points_by_currency)
+    ingest = Ingest(journey=journey, points=points,
                     lapse_rule=load_rule(settings.winback_rule, settings.resolved_winback_rule_file,
                                          timings.winback_lapse_days),
                     winback_offset=timedelta(days=timings.winback_sequence_days[0]))
@@ -140,7 +142,7 @@ def build_services(
         cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,
         reward_threshold=timings.points_reward_threshold,
         sender_contact=settings.sender_contact, postal_address=settings.store_postal_address,
-        opt_out_number=settings.sms_opt_out_number,
+        opt_out_number=settings.sms_opt_out_number, points=points,
     )
     sweeper = Sweeper(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,

@@ -42,6 +42,9 @@ class JourneyTimings(BaseSettings):
     goodwill_points: int = 200
     points_per_currency_unit: float = 1.0
     points_reward_threshold: int = 500
+    # Per currency (aftercare/domain/points.py): JSON, e.g. {"KRW": {"per_unit": 0.001, "goodwill": 300}}.
+    # Built-in currencies (USD EUR GBP KRW SAR AED BRL JPY) earn comparable points without it.
+    points_by_currency: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):

@@ -9,6 +9,7 @@ from typing import Any
 
 from aftercare.domain.decisions import Send
 from aftercare.domain.jurisdictions import ad_prefix
+from aftercare.domain.points import PointsTable
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
@@ -29,6 +30,7 @@ class ContextSettings:
     sender_contact: str = ""  # advertising details (aftercare/domain/jurisdictions.py)
     postal_address: str = ""
     opt_out_number: str = ""
+    points: PointsTable | None = None  # per currency; None: goodwill_points and reward_threshold for all
 
 
 def choose_locale(locale: str | None) -> str:
@@ -58,7 +60,10 @@ def build_context(
         for i in batch.items.get(order_id, ())
         if not featured or i.product_id in featured
     )
-    threshold = max(settings.reward_threshold, 1)
+    rule = settings.points.rule(o.currency) if settings.points is not None else None
+    threshold = max(rule.threshold if rule else settings.reward_threshold, 1)
+    case = batch.recovery.get(order_id)
+    goodwill = case.goodwill_points if case is not None else rule.goodwill if rule else settings.goodwill_points
     data: dict[str, Any] = dict(decision.data)
     if spec.template_data is not None:
         data.update(spec.template_data(MessageView(
@@ -66,7 +71,8 @@ def build_context(
             order_placed_at=o.placed_at, items=items, decision_data=decision.data, occurrence=occurrence,
             item=item, payload=payload or {},
             csat_score=batch.csat[order_id].score if order_id in batch.csat else None,
-            recovery_case_id=batch.recovery[order_id].id if order_id in batch.recovery else None)))
+            recovery_case_id=batch.recovery[order_id].id if order_id in batch.recovery else None,
+            goodwill_points=goodwill, currency=o.currency)))
     known = {k: v for k, v in data.items() if k in CONTEXT_FIELDS}
     extra = {k: v for k, v in data.items() if k not in CONTEXT_FIELDS}
     ctx = MessageContext(
