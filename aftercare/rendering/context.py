@@ -96,6 +96,7 @@ class MessageContext:
     sender_block: str = ""  # the sender's name and contact, in marketing messages
     postal_address: str = ""  # the store's postal address, in marketing email (CAN-SPAM)
     opt_out_number: str = ""  # a free number to refuse advertising SMS (Korea's 080 number)
+    region: str = ""  # the customer's country (ISO 3166-1): with the language, the locale of formats
     extra: Mapping[str, Any] = field(default_factory=dict)  # a step's own template variables, by name
 
 
@@ -167,5 +168,6 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         sender_block="Aftercare Demo Store · +1 212 555 0100" if marketing else "",
         postal_address="1 Main St, Springfield, IL 62701, USA" if marketing else "",
         opt_out_number="080-000-0000" if marketing and locale == "ko" else "",
+        region={"ko": "KR", "ar": "SA"}.get(locale, "US"),
         extra=dict(extra or {}),
     )

@@ -11,7 +11,7 @@ thousands of messages with one `Renderer`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -162,6 +162,14 @@ class Renderer:
         variables.update(ctx.extra)  # a step's own template data, by the names it chose
         variables["lang"] = locale
         variables["text_direction"] = _text_direction(locale)
+        # Formats follow the customer's country within the template's language (en + GB -> en_GB), and what
+        # the store's data says in English is said in the message's language: a card ending, a country.
+        fmt = formats.regional_locale(locale, ctx.region)
+        variables["format_locale"] = fmt
+        variables["payment_summary"] = formats.payment_summary(ctx.payment_summary, locale)
+        if ctx.shipping_address is not None and ctx.shipping_address.country:
+            variables["shipping_address"] = replace(
+                ctx.shipping_address, country=formats.country_name(ctx.shipping_address.country, fmt))
         return variables
 
     @staticmethod

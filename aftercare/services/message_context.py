@@ -116,6 +116,7 @@ def build_context(
         order_url=None,
         payload=dict(payload or {}),
         **_advertising(marketing, batch, customer_id, order_id, settings),
+        region=address_part(o.shipping_address, "country_code") or (c.region or "").upper(),
         extra=extra,
     )
     return replace(ctx, **known) if known else ctx
