@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Must(StrEnum):
@@ -111,6 +112,7 @@ class Jurisdiction:
 NONE = Jurisdiction()
 
 
+@lru_cache(maxsize=1024)
 def jurisdiction_of(country: str | None, subdivision: str | None = None) -> Jurisdiction:
     """Every rule for a customer in `country` (ISO 3166-1) and `subdivision` (state code)."""
     if not country:

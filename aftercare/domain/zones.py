@@ -210,6 +210,7 @@ class ZoneGuess:
     source: str  # "region", "postal_code", "phone", "country" or "default": how it was decided
 
 
+@lru_cache(maxsize=1024)
 def is_zone(name: str | None) -> bool:
     """An IANA zone this machine knows (`Mars/Olympus`, '' and '../etc' are not)."""
     if not name:
