@@ -7,6 +7,7 @@ their own with `build_services(...)` (handing in fakes or a frozen clock) and in
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +55,9 @@ class Services:
     sweeper: Sweeper
 
 
+log = logging.getLogger(__name__)
+
+
 def policy_from(settings: Settings) -> Policy:
     return Policy(
         frequency_cap=timedelta(hours=settings.frequency_cap_hours),
@@ -78,7 +82,15 @@ def legal_details(settings: Settings) -> frozenset[Must]:
     given = {Must.AD_PREFIX: True, Must.POSTAL_ADDRESS: bool(settings.store_postal_address.strip()),
              Must.SENDER_CONTACT: bool(settings.sender_contact.strip()),
              Must.OPT_OUT_NUMBER: bool(settings.sms_opt_out_number.strip())}
+    missing = [_LEGAL_SETTING[m] for m, ok in given.items() if not ok]
+    if missing:
+        log.warning("%s unset: advertising to customers whose law requires it is skipped with a reason "
+                    "(no_postal_address, no_sender_contact, no_opt_out_number)", ", ".join(missing))
     return frozenset(m for m, ok in given.items() if ok)
+
+
+_LEGAL_SETTING = {Must.POSTAL_ADDRESS: "AFTERCARE_STORE_POSTAL_ADDRESS",
+                  Must.SENDER_CONTACT: "AFTERCARE_SENDER_CONTACT", Must.OPT_OUT_NUMBER: "AFTERCARE_SMS_OPT_OUT_NUMBER"}
 
 
 def _default_providers(settings: Settings) -> tuple[EmailSender, SmsSender]:

@@ -158,3 +158,16 @@ def test_the_morning_hour_is_a_setting():
 def test_urgency_is_declared_on_the_step_not_named_in_the_engine():
     assert j.default_journey().step(j.DELAY_NOTICE).urgent
     assert not j.default_journey().step(j.SHIPPED).urgent
+
+
+def test_production_counts_only_the_configured_legal_details_and_says_which_are_missing(tmp_path, caplog):
+    from aftercare.bootstrap import legal_details
+    from aftercare.settings import Settings
+
+    bare = Settings(home=tmp_path, environment="production", link_secret="k" * 40)
+    assert legal_details(bare) == frozenset({Must.AD_PREFIX})
+    assert "AFTERCARE_STORE_POSTAL_ADDRESS" in caplog.text and "AFTERCARE_SMS_OPT_OUT_NUMBER" in caplog.text
+    full = Settings(home=tmp_path, environment="production", link_secret="k" * 40, store_postal_address="1 Main St",
+                    sender_contact="+1 212 555 0100", sms_opt_out_number="080-123-4567")
+    assert legal_details(full) == frozenset(Must)
+    assert legal_details(Settings(home=tmp_path, environment="development")) == frozenset(Must)
