@@ -11,7 +11,7 @@ thousands of messages with one `Renderer`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -70,6 +70,14 @@ def _text_direction(locale: str) -> str:
     return str(formats.locale(locale).text_direction)
 
 
+def _with_prefix(text: str, prefix: str) -> str:
+    """An advertising subject or SMS opens with the prefix its law requires ("(광고)"), whatever the template
+    (a store's own, another locale's) wrote: the law's requirement is the engine's, not each template's."""
+    if not prefix or text.startswith(prefix):
+        return text
+    return f"{prefix} {text}"
+
+
 def _tidy(text: str) -> str:
     """Plain text built from conditionals leaves stray blank lines: keep at most one between paragraphs."""
     return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip() + "\n"
@@ -105,7 +113,7 @@ class Renderer:
         context = template.new_context(self._variables(ctx, used))
         subject, html, text = (self._block(template, name, context) for name in ("subject", "html", "text"))
         return RenderedEmail(
-            subject=" ".join(subject.split()),
+            subject=_with_prefix(" ".join(subject.split()), ctx.ad_prefix),
             html=html.strip() + "\n",
             text=_tidy(text),
             template=f"{used}/{step}.email",
@@ -114,7 +122,7 @@ class Renderer:
 
     def render_sms(self, step: str, locale: str, ctx: MessageContext) -> RenderedSms:
         template, used = self._template(step, "sms", locale)
-        body = template.render(self._variables(ctx, used)).strip().translate(_SMS_SPACES)
+        body = _with_prefix(template.render(self._variables(ctx, used)).strip().translate(_SMS_SPACES), ctx.ad_prefix)
         segments, encoding = count_segments(body)
         return RenderedSms(body, f"{used}/{step}.sms", used, segments, encoding)
 
@@ -154,6 +162,14 @@ class Renderer:
         variables.update(ctx.extra)  # a step's own template data, by the names it chose
         variables["lang"] = locale
         variables["text_direction"] = _text_direction(locale)
+        # Formats follow the customer's country within the template's language (en + GB -> en_GB), and what
+        # the store's data says in English is said in the message's language: a card ending, a country.
+        fmt = formats.regional_locale(locale, ctx.region)
+        variables["format_locale"] = fmt
+        variables["payment_summary"] = formats.payment_summary(ctx.payment_summary, locale)
+        if ctx.shipping_address is not None and ctx.shipping_address.country:
+            variables["shipping_address"] = replace(
+                ctx.shipping_address, country=formats.country_name(ctx.shipping_address.country, fmt))
         return variables
 
     @staticmethod

@@ -8,7 +8,7 @@ session and never commit, so one inbox event is applied in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -32,7 +32,9 @@ from aftercare.db.models import (
     Journey as JourneyRow,
 )
 from aftercare.domain.consent import ConsentSource
+from aftercare.domain.points import PointsTable
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
+from aftercare.domain.zones import is_zone, resolve_zone
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
@@ -51,6 +53,20 @@ from aftercare.winback.rules import LapseRule
 from aftercare.winback.store import winback_due
 
 
+def _zone_of(data: CustomerIn, phone: str | None, known: str | None) -> str:
+    """A stated zone if it is a real one; else the zone of the address, then the phone (zones.resolve_zone);
+    else the one we had. A stated zone that is no zone, with nothing to derive one from, is kept as stated:
+    a step timed to the customer's clock then records a skip with its reason, never a guess."""
+    if is_zone(data.timezone):
+        return str(data.timezone)
+    guess = resolve_zone(country=data.region, region=data.subdivision, postal_code=data.postal_code, phone=phone)
+    if guess.source != "default":
+        return guess.zone
+    if data.timezone:
+        return clip(data.timezone, Customer.timezone) or "UTC"
+    return known or "UTC"
+
+
 class UnknownOrder(LookupError):
     """An event names an order we have not seen (yet): the caller keeps it to apply later."""
 
@@ -62,8 +78,7 @@ class UnknownStoreCustomer(UnknownOrder):
 @dataclass
 class Ingest:
     journey: Journey
-    goodwill_points: int = 200
-    points_per_unit: float = 1.0
+    points: PointsTable = field(default_factory=PointsTable)  # earn rate, goodwill, threshold per currency
     happy_min_score: int = 4
     unhappy_max_score: int = 2
     # Win-back timed to the customer (AFTERCARE_WINBACK_RULE); None keeps the journey's fixed window.
@@ -91,7 +106,7 @@ class Ingest:
         customer.phone_valid = phone is not None
         customer.first_name = data.first_name or customer.first_name or ""
         customer.locale = (data.locale or "en").split("-")[0].lower()
-        customer.timezone = data.timezone or customer.timezone or "UTC"
+        customer.timezone = _zone_of(data, phone, customer.timezone)
         customer.region = data.region or customer.region
         if data.loyalty_tier is not None:
             customer.loyalty_tier = data.loyalty_tier
@@ -100,6 +115,8 @@ class Ingest:
         if data.points_expiring is not None:
             customer.points_expiring = data.points_expiring
             customer.points_expire_at = data.points_expire_at
+        # Never more points expiring than the customer holds: spent points do not expire.
+        customer.points_expiring = max(0, min(customer.points_expiring or 0, customer.points_balance or 0))
         session.flush()
         consent_ledger.record(session, customer, data.consents, now)
         return customer
@@ -155,7 +172,7 @@ class Ingest:
             return order
         # Points are earned, never charged: a negative or zero total (a credit, a test order) earns none, and
         # nothing anywhere takes back more than `points_earned`.
-        points = max(0, int(data.total * Decimal(str(self.points_per_unit))))
+        points = self.points.earned(data.total, data.currency)
         order = Order(
             external_id=data.external_id, number=data.number, customer_id=customer.id, placed_at=data.placed_at,
             currency=data.currency, subtotal=data.subtotal, discount_total=data.discount_total,
@@ -279,10 +296,12 @@ class Ingest:
             self._fire(session, journey_row, events.CSAT_HAPPY, at, now)
         elif score <= self.unhappy_max_score:
             customer = session.get(Customer, journey_row.customer_id)
-            assert customer is not None
-            customer.points_balance = (customer.points_balance or 0) + self.goodwill_points
+            order = session.get(Order, order_id)
+            assert customer is not None and order is not None
+            goodwill = self.points.rule(order.currency).goodwill
+            customer.points_balance = (customer.points_balance or 0) + goodwill
             session.add(RecoveryCase(order_id=order_id, customer_id=customer.id, opened_at=at,
-                                     goodwill_points=self.goodwill_points, needs_follow_up=True))
+                                     goodwill_points=goodwill, needs_follow_up=True))
             session.flush()
             self._fire(session, journey_row, events.CSAT_UNHAPPY, at, now)
         return answer

@@ -42,7 +42,7 @@ def test_an_imported_order_is_backfilled_and_its_live_shipment_later_is_sent(ser
     clock.advance(timedelta(minutes=5))
     services.sweeper.run()
     assert [m.step for m in email.sent] == ["shipped"]
-    clock.advance(timedelta(hours=14))  # daytime in New York: the delivered notice's SMS is transactional anyway
+    clock.advance(timedelta(hours=2))  # 13:05 in New York: a delivered notice's SMS waits for the morning
     track(services, "delivered")
     services.sweeper.run()
     assert [m.step for m in email.sent] == ["shipped", "delivered_notice"]
