@@ -7,6 +7,7 @@ their own with `build_services(...)` (handing in fakes or a frozen clock) and in
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from aftercare.clock import Clock, SystemClock
 from aftercare.db.engine import make_engine, make_session_factory, migrate
 from aftercare.domain.decisions import Policy
+from aftercare.domain.jurisdictions import Must
+from aftercare.domain.points import points_table
 from aftercare.journeys.journey import Journey
 from aftercare.journeys.loading import load_journey
 from aftercare.links import LinkSigner
@@ -52,6 +55,9 @@ class Services:
     sweeper: Sweeper
 
 
+log = logging.getLogger(__name__)
+
+
 def policy_from(settings: Settings) -> Policy:
     return Policy(
         frequency_cap=timedelta(hours=settings.frequency_cap_hours),
@@ -62,7 +68,29 @@ def policy_from(settings: Settings) -> Policy:
         holdout_share=settings.holdout_share,
         holdout_salt=settings.holdout_salt,
         recovery_window=timedelta(days=settings.recovery_window_days),
+        transactional_sms_start=settings.transactional_sms_start_hour,
+        transactional_sms_end=settings.transactional_sms_end_hour,
+        legal_details=legal_details(settings),
     )
+
+
+def legal_details(settings: Settings) -> frozenset[Must]:
+    """The advertising details the store has configured. Development (the demo, the tests) counts all as
+    given, so a demo store without an address still shows its journey; production skips the ads it lacks."""
+    if settings.environment == "development":
+        return frozenset(Must)
+    given = {Must.AD_PREFIX: True, Must.POSTAL_ADDRESS: bool(settings.store_postal_address.strip()),
+             Must.SENDER_CONTACT: bool(settings.sender_contact.strip()),
+             Must.OPT_OUT_NUMBER: bool(settings.sms_opt_out_number.strip())}
+    missing = [_LEGAL_SETTING[m] for m, ok in given.items() if not ok]
+    if missing:
+        log.warning("%s unset: advertising to customers whose law requires it is skipped with a reason "
+                    "(no_postal_address, no_sender_contact, no_opt_out_number)", ", ".join(missing))
+    return frozenset(m for m, ok in given.items() if ok)
+
+
+_LEGAL_SETTING = {Must.POSTAL_ADDRESS: "AFTERCARE_STORE_POSTAL_ADDRESS",
+                  Must.SENDER_CONTACT: "AFTERCARE_SENDER_CONTACT", Must.OPT_OUT_NUMBER: "AFTERCARE_SMS_OPT_OUT_NUMBER"}
 
 
 def _default_providers(settings: Settings) -> tuple[EmailSender, SmsSender]:
@@ -117,8 +145,9 @@ def build_services(
     links = LinkSigner(settings.link_signing_key, settings.public_base_url,
                        timedelta(days=settings.link_ttl_days))
     timings = settings.journey
-    ingest = Ingest(journey=journey, goodwill_points=timings.goodwill_points,
-                    points_per_unit=timings.points_per_currency_unit,
+    points = points_table(per_dollar=timings.points_per_currency_unit, goodwill=timings.goodwill_points,
+                          threshold=timings.points_reward_threshold, overrides=timings.points_by_currency)
+    ingest = Ingest(journey=journey, points=points,
                     lapse_rule=load_rule(settings.winback_rule, settings.resolved_winback_rule_file,
                                          timings.winback_lapse_days),
                     winback_offset=timedelta(days=timings.winback_sequence_days[0]))
@@ -126,6 +155,8 @@ def build_services(
         store_name=settings.store_name, support_email=settings.support_email,
         cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,
         reward_threshold=timings.points_reward_threshold,
+        sender_contact=settings.sender_contact, postal_address=settings.store_postal_address,
+        opt_out_number=settings.sms_opt_out_number, points=points,
     )
     sweeper = Sweeper(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,

@@ -206,6 +206,9 @@ app.command("fit-winback")(fit_winback)
 from aftercare.ops.recovery_cli import recovery_app  # noqa: E402
 
 app.add_typer(recovery_app, name="recovery")
+from aftercare.imports.cli import import_app  # noqa: E402
+
+app.add_typer(import_app, name="import")
 from aftercare.rendering.preview import preview_command  # noqa: E402
 
 app.command("preview")(preview_command)

@@ -42,6 +42,9 @@ class JourneyTimings(BaseSettings):
     goodwill_points: int = 200
     points_per_currency_unit: float = 1.0
     points_reward_threshold: int = 500
+    # Per currency (aftercare/domain/points.py): JSON, e.g. {"KRW": {"per_unit": 0.001, "goodwill": 300}}.
+    # Built-in currencies (USD EUR GBP KRW SAR AED BRL JPY) earn comparable points without it.
+    points_by_currency: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -95,6 +98,31 @@ class Settings(BaseSettings):
         ),
     )
     holdout_salt: str = "aftercare"
+
+    # Jurisdictions (aftercare/domain/jurisdictions.py): local hours and what advertising must carry.
+    transactional_sms_start_hour: int = Field(
+        default=8, ge=0, le=23,
+        description="Non-urgent transactional SMS (shipped, delivered) wait for this local hour; urgent ones "
+                    "(a delay, a failed delivery) are sent at once.",
+    )
+    transactional_sms_end_hour: int = Field(
+        default=21, ge=1, le=24, description="Non-urgent transactional SMS after this local hour wait for the morning.",
+    )
+    store_postal_address: str = Field(
+        default="",
+        description="The store's physical postal address, shown in every marketing email (CAN-SPAM). In "
+                    "production a marketing email to a US customer is skipped (no_postal_address) without it.",
+    )
+    sender_contact: str = Field(
+        default="",
+        description="The sender's contact shown in advertising (a phone number or address; Korea requires the "
+                    "sender's name and contact). In production Korean ads are skipped (no_sender_contact) without it.",
+    )
+    sms_opt_out_number: str = Field(
+        default="",
+        description="A free number to refuse advertising SMS (Korea: an 080 number). In production Korean ad SMS "
+                    "are skipped (no_opt_out_number) without it.",
+    )
 
     # Win-back timing: which lapse rule times winback_1 (see aftercare/winback/store.py).
     winback_rule: Literal["fixed", "bgnbd", "cadence"] = Field(
@@ -166,6 +194,11 @@ class Settings(BaseSettings):
     shopify_api_version: str = "2026-01"
     shopify_default_timezone: str = Field(
         default="UTC", description="Customer time zone when a Shopify order's address gives no better guess."
+    )
+    # History import (`aftercare import shopify`)
+    import_page_size: int = Field(default=250, ge=1, le=250, description="Records per Admin API page (250 at most).")
+    import_max_retries: int = Field(
+        default=5, ge=0, description="Retries of a page Shopify answers 429 (or 503), each after its Retry-After."
     )
     twilio_webhook_base_url: str | None = Field(
         default=None,
@@ -261,6 +294,8 @@ class Settings(BaseSettings):
             raise ValueError("holdout_share must be in [0, 1)")
         if not 0 <= self.quiet_hours_start < self.quiet_hours_end <= 24:
             raise ValueError("quiet hours must satisfy 0 <= start < end <= 24")
+        if not self.transactional_sms_start_hour < self.transactional_sms_end_hour:
+            raise ValueError("transactional SMS hours must satisfy start < end")
         return self
 
     @property

@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -74,6 +75,16 @@ class _Writer:
         self.raw.close()
 
 
+def daytime_zone(now: datetime) -> str:
+    """The seeded customers' zone: New York, unless `now` is night there (a run by the system clock); then a
+    fixed-offset zone where it is midday, so no local-hours rule (shipped SMS wait for 08:00) holds a send."""
+    if 9 <= now.astimezone(ZoneInfo("America/New_York")).hour < 20:
+        return "America/New_York"
+    offset = 12 - now.astimezone(UTC).hour  # UTC+offset is midday
+    offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"  # tzdb's Etc signs are inverted: Etc/GMT-9 is UTC+9
+
+
 def seed(engine: Engine, *, due: int, pending: int, seed_value: int = 7, now: datetime = NOW) -> dict[str, int]:
     """`now` is the seeded store's present: a run by the system clock seeds at the real time, so its steps are
     due, not months past their expiry."""
@@ -82,6 +93,7 @@ def seed(engine: Engine, *, due: int, pending: int, seed_value: int = 7, now: da
     pending_journeys = -(-pending // len(PENDING_STEPS)) if pending else 0
     journeys = due + pending_journeys
     placed = now - timedelta(hours=1)
+    zone = daytime_zone(now)
     created = now - timedelta(days=30)
     b = (lambda v: v) if w.pg else (lambda v: int(v))
 
@@ -89,7 +101,7 @@ def seed(engine: Engine, *, due: int, pending: int, seed_value: int = 7, now: da
                           "locale", "timezone", "region", "loyalty_tier", "points_balance", "points_expiring",
                           "created_at"),
             ((i, f"c{i}", f"c{i}@example.com", b(True), f"+1212{i % 10_000_000:07d}", b(True), "Alex", "en",
-              "America/New_York", "US", "member", 120, 0, w.dt(created)) for i in range(1, journeys + 1)))
+              zone, "US", "member", 120, 0, w.dt(created)) for i in range(1, journeys + 1)))
     w.write("consents", ("customer_id", "channel", "purpose", "granted", "source", "recorded_at"),
             ((i, ch, p, b(True), "checkout", w.dt(created)) for i in range(1, due + 1)
              for ch, p in (("email", "marketing"), ("sms", "transactional"), ("sms", "marketing"))))

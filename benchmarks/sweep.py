@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 SUBSET_DEFAULT = 1000
+# The phases of one batch, in order, as `Sweeper.process_batch` times them.
+PHASES = ("claim", "load", "decide", "render", "reserve", "mark_sending", "send", "record")
 
 
 def _rss_mb() -> float:
@@ -230,6 +232,14 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
                        empty_flow_run_s=round(empty_s, 2), work_seconds=round(work_s, 3),
                        messages=sent_msgs, batch_p50_ms=round(p50, 2), batch_p95_ms=round(p95, 2),
                        statements_per_step=round(ours_statements / claimed, 3), peak_rss_mb=round(peak, 1))
+        # Where a step's time goes: each phase of a batch (summed over batches; with batches in flight they
+        # overlap, so the phases can add up to more than the wall time), and the flow run's own cost.
+        phases = report.get("phase_seconds", {})
+        breakdown = {name: round(phases.get(name, 0.0) / claimed * 1e6, 1) for name in PHASES}
+        breakdown["prefect_overhead"] = round(max(ours_s - work_s, 0.0) / claimed * 1e6, 1)
+        breakdown["per_step_wall"] = round(ours_s / claimed * 1e6, 1)
+        results["breakdown_us_per_step"] = breakdown
+        print("         per step (us): " + ", ".join(f"{k} {v:,.1f}" for k, v in breakdown.items()))
         if report.get("sent", 0) == 0 or claimed != args.due:
             print(f"WARNING: report {report}")
 

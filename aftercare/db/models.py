@@ -325,3 +325,25 @@ class InboxEvent(Base):
     # What applying it had to change, e.g. ["first_name_truncated", "tracking_url_dropped"]: the event was
     # applied, and the raw body above still holds the original values.
     warnings: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class ImportRun(Base):
+    """One history import (`aftercare import shopify|csv`) and where it got to: the checkpoint a re-run resumes.
+
+    `key` names what is imported (the source, the shop, the start date); an unfinished run with the same key is
+    continued from `cursor` (the next page's URL) in `phase`. Each page is applied and the cursor moved in one
+    transaction, so a crash repeats at most the page it was in, and applying is idempotent by platform ids.
+    """
+
+    __tablename__ = "import_runs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # shopify, csv
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, done
+    phase: Mapped[str] = mapped_column(String(16), default="customers")  # customers, orders, done
+    cursor: Mapped[str | None] = mapped_column(Text)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # imported, unchanged, rejected, ...
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

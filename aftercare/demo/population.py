@@ -57,7 +57,7 @@ def make_customers(rng: random.Random, count: int, start: datetime) -> list[Synt
             CustomerIn(
                 external_id=f"cust-{n}", email=email, phone=phone, first_name=rng.choice(NAMES[locale]),
                 locale=locale, timezone=zone, region=region, loyalty_tier=tier,
-                points_balance=rng.randint(0, 900), points_expiring=expiring,
+                points_balance=(balance := rng.randint(0, 900)), points_expiring=min(expiring, balance),
                 points_expire_at=start + timedelta(days=rng.randint(40, 150)) if expiring else None,
                 consents=tuple(consents),
             ),

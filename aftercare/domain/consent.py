@@ -40,6 +40,9 @@ class ConsentSource(StrEnum):
 
 
 KEYWORD_SOURCES = frozenset({ConsentSource.SMS_KEYWORD, ConsentSource.CARRIER})
+# Sources whose statement without a time of its own (or in a state nobody chose) is an echo, not a choice:
+# the platform repeating itself, and an import carrying over such a platform record.
+ECHO_SOURCES = frozenset({ConsentSource.PLATFORM, ConsentSource.IMPORT})
 # A revocation from one of these is the customer opting out (reason "unsubscribed", not "no consent").
 OPT_OUT_SOURCES = frozenset({
     ConsentSource.PREFERENCES, ConsentSource.UNSUBSCRIBE_LINK, ConsentSource.EMAIL_PROVIDER, ConsentSource.COMPLAINT,
@@ -58,7 +61,7 @@ class Statement:
 
     @property
     def authoritative(self) -> bool:
-        return self.source is not ConsentSource.PLATFORM or self.explicit
+        return self.source not in ECHO_SOURCES or self.explicit
 
     @property
     def keyword(self) -> bool:

@@ -18,9 +18,11 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aftercare.domain.jurisdictions import Jurisdiction, Must, jurisdiction_of
 from aftercare.domain.state import CustomerState, ItemState
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Channel, Purpose, Reason, Scope
+from aftercare.domain.zones import is_zone
 
 if TYPE_CHECKING:
     from aftercare.journeys.step import Step
@@ -38,6 +40,12 @@ class Policy:
     happy_min_score: int = 4
     unhappy_max_score: int = 2
     recovery_window: timedelta = timedelta(days=7)  # an open case holds reviews and promotions this long at most
+    # Non-urgent transactional SMS (shipped, delivered) wait for these local hours; urgent ones never wait.
+    transactional_sms_start: int = 8
+    transactional_sms_end: int = 21
+    # What the store has configured for advertising messages' legal details (jurisdictions.Must); a
+    # marketing message to a customer whose law requires a missing one is skipped with a reason.
+    legal_details: frozenset[Must] = frozenset(Must)
 
 
 @dataclass(frozen=True)
@@ -134,18 +142,24 @@ def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -
         return _within_expiry(step, gate)
     if gate is not None:
         return gate
-    channels, refused = _eligible_channels(spec, state)
+    channels, refused = _eligible_channels(spec, state, policy)
     if not channels:
         reason = refused[0][1] if refused else Reason.NO_CHANNEL
         return Skip(reason, refused[0][0] if refused else None)
     if spec.is_marketing:
-        defer = _marketing_timing(channels[0], state, now, policy)
+        defer = _marketing_timing(channels, state, now, policy)
         if defer is not None:
             if spec.expires is not None and defer.until > expires_at(step):
                 return Skip(Reason.EXPIRED, channels[0])
             return defer
         if in_holdout(state.customer_id, spec.name, policy):
             return HoldOut(channels[0])
+    elif Channel.SMS in channels and not spec.urgent:
+        opens = _transactional_sms_opens(state, now, policy)
+        if opens is not None:
+            if spec.expires is not None and opens > expires_at(step):
+                return Skip(Reason.EXPIRED, Channel.SMS)
+            return Defer(opens, Reason.QUIET_HOURS)
     # A customer who gave any 5-star review is invited to refer a friend in later marketing messages.
     invite = spec.is_marketing and any(stars == 5 for stars in state.reviews.values())
     return Send(channels=channels, product_ids=spec.items_of(view), referral_invite=invite,
@@ -192,12 +206,16 @@ def _recovery_hold(spec: Step, state: CustomerState, now: datetime, policy: Poli
 
 
 def _eligible_channels(
-    spec: Step, state: CustomerState
+    spec: Step, state: CustomerState, policy: Policy
 ) -> tuple[tuple[Channel, ...], list[tuple[Channel, Reason]]]:
     eligible: list[Channel] = []
     refused: list[tuple[Channel, Reason]] = []
     for channel in spec.channels:
         reason = _channel_refusal(channel, spec.purpose, state)
+        if reason is None and channel is Channel.SMS and _timed_sms(spec) and not is_zone(state.timezone):
+            reason = Reason.INVALID_TIMEZONE  # no clock to keep its hours by: a recorded skip, never a guess
+        if reason is None and spec.is_marketing:
+            reason = _missing_legal_details(channel, jurisdiction_of_state(state), policy)
         if reason is None:
             eligible.append(channel)
             if not spec.fan_out:
@@ -205,6 +223,34 @@ def _eligible_channels(
         elif not (channel is Channel.SMS and not state.has_phone):
             refused.append((channel, reason))
     return tuple(eligible), refused
+
+
+def _timed_sms(spec: Step) -> bool:
+    """An SMS that keeps the customer's hours: marketing (quiet hours) and non-urgent transactional ones."""
+    return spec.is_marketing or not spec.urgent
+
+
+def jurisdiction_of_state(state: CustomerState) -> Jurisdiction:
+    """The rules of the customer's country and state (aftercare/domain/jurisdictions.py)."""
+    return jurisdiction_of(state.region, state.subdivision)
+
+
+_MISSING = {Must.POSTAL_ADDRESS: Reason.NO_POSTAL_ADDRESS, Must.SENDER_CONTACT: Reason.NO_SENDER_CONTACT,
+            Must.OPT_OUT_NUMBER: Reason.NO_OPT_OUT_NUMBER}
+
+
+def _missing_legal_details(channel: Channel, jurisdiction: Jurisdiction, policy: Policy) -> Reason | None:
+    """An advertising message the customer's law requires details in that the store has not configured
+    (its postal address, its contact, a free opt-out number): not sent, and the reason says which."""
+    for must in sorted(jurisdiction.must(channel.value) - policy.legal_details):
+        if must in _MISSING:
+            return _MISSING[must]
+    return None
+
+
+def _transactional_sms_opens(state: CustomerState, now: datetime, policy: Policy) -> datetime | None:
+    """When a non-urgent transactional SMS may go: None now, else the next local opening."""
+    return next_allowed_local_time(now, state.timezone, policy.transactional_sms_start, policy.transactional_sms_end)
 
 
 def _channel_refusal(channel: Channel, purpose: Purpose, state: CustomerState) -> Reason | None:
@@ -230,13 +276,26 @@ def _channel_refusal(channel: Channel, purpose: Purpose, state: CustomerState) -
     return None
 
 
-def _marketing_timing(channel: Channel, state: CustomerState, now: datetime, policy: Policy) -> Defer | None:
+def _marketing_timing(channels: tuple[Channel, ...], state: CustomerState, now: datetime,
+                      policy: Policy) -> Defer | None:
+    """The frequency cap (the store's, then the customer's law's per 24 hours) and, for SMS, the quiet hours
+    narrowed to the law's hours (TCPA 8-21, Florida 8-20, Korea 8-21 without night-time consent)."""
+    law = jurisdiction_of_state(state)
     window_start = now - policy.frequency_cap
     recent = sorted(t for t in state.recent_marketing_sends if t > window_start)
     if len(recent) >= policy.frequency_cap_messages:
         return Defer(recent[-policy.frequency_cap_messages] + policy.frequency_cap, Reason.FREQUENCY_CAP)
-    if channel is Channel.SMS:
-        opens = next_allowed_local_time(now, state.timezone, policy.quiet_start, policy.quiet_end)
+    law_cap = law.max_marketing_per_day
+    if law_cap is not None:
+        day = sorted(t for t in state.recent_marketing_sends if t > now - timedelta(hours=24))
+        if len(day) >= law_cap:
+            return Defer(day[-law_cap] + timedelta(hours=24), Reason.FREQUENCY_CAP)
+    if Channel.SMS in channels:
+        start, end = policy.quiet_start, policy.quiet_end
+        hours = law.sms_hours(night_consent=state.night_marketing_consent)
+        if hours is not None:
+            start, end = max(start, hours[0]), min(end, hours[1])
+        opens = next_allowed_local_time(now, state.timezone, start, end)
         if opens is not None:
             return Defer(opens, Reason.QUIET_HOURS)
     return None

@@ -67,6 +67,9 @@ class CustomerState:
     has_phone: bool = False
     facts: Mapping[str, Any] = field(default_factory=dict)  # the batch facts the journey's steps asked for
     open_recovery_since: datetime | None = None  # the latest opened of the customer's unresolved recovery cases
+    region: str | None = None  # ISO country of the customer (the order's address, else the customer's)
+    subdivision: str | None = None  # state / province code of the order's address: the jurisdiction's rules
+    night_marketing_consent: bool = False  # separate consent to advertising at night (Korea); none recorded yet
 
     @property
     def points_at_risk(self) -> int:

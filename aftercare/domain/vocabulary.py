@@ -88,6 +88,14 @@ class Reason(StrEnum):
     RECIPIENT_OPTED_OUT = "recipient_opted_out"
     PROVIDER_REJECTED = "provider_rejected"
     UNKNOWN_STEP = "unknown_step"  # a step in the database that the running journey no longer has
+    # An imported order's step whose time had passed before we knew of the order: recorded, never sent.
+    BACKFILLED = "backfilled"
+
+    # Time zones and jurisdictions (aftercare/domain/zones.py, jurisdictions.py)
+    INVALID_TIMEZONE = "invalid_timezone"  # an SMS timed to the customer's clock, whose zone is no zone
+    NO_POSTAL_ADDRESS = "no_postal_address"  # marketing email where the law needs the store's address (CAN-SPAM)
+    NO_SENDER_CONTACT = "no_sender_contact"  # an ad where the law needs the sender's contact (Korea)
+    NO_OPT_OUT_NUMBER = "no_opt_out_number"  # an ad SMS where the law needs a free opt-out number (Korea)
 
 
 class Scope(StrEnum):

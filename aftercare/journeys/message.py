@@ -34,3 +34,5 @@ class MessageView:
     payload: Mapping[str, Any] = field(default_factory=dict)
     csat_score: int | None = None  # the order's CSAT answer, if any
     recovery_case_id: int | None = None  # the order's service-recovery case, if any
+    goodwill_points: int = 0  # the case's recorded goodwill, else what the order's currency would give
+    currency: str = ""  # the order's currency

@@ -100,6 +100,7 @@ class Step:
     backfill: bool = False  # the daily scan creates it for customers whose newest order is delivered
     promotional: bool = False  # sells something: held (deferred) while the customer has an open recovery case
     to_support: bool = False  # goes to the store's support address, not to the customer (no consent applies)
+    urgent: bool = False  # a transactional SMS that may not wait for the morning (a delay, a failed delivery)
     tags: frozenset[str] = frozenset()
     purpose_text: str = ""
 
@@ -165,6 +166,7 @@ def step(
     backfill: bool = False,
     promotional: bool = False,
     to_support: bool = False,
+    urgent: bool = False,
     tags: Iterable[str] = (),
     purpose_text: str = "",
 ) -> Step:
@@ -173,8 +175,10 @@ def step(
     `check` functions return None or a Skip / Wait / Defer; `unless` functions return None or a reason
     string (a skip). Both run in the order given, checks first. `repeat_key` makes the step repeat, one
     occurrence per key (the new tier). `templates` is the store's folder of `<locale>/<name>.email.html` and
-    `<locale>/<name>.sms.txt`, looked up before the package's. Every step expires (default 7 days after
-    its first due time; None: never): a sweep catching up after an outage sends nothing stale.
+    `<locale>/<name>.sms.txt`, looked up before the package's. A transactional SMS waits for the
+    customer's morning (AFTERCARE_TRANSACTIONAL_SMS_START_HOUR) unless the step is `urgent`. Every step
+    expires (default 7 days after its first due time; None: never): a sweep catching up after an outage sends
+    nothing stale.
     """
     triggers = [on] if isinstance(on, str | On) else list(on)
     built = tuple(t if isinstance(t, On) else On(t, after, due, when) for t in triggers)
@@ -192,6 +196,7 @@ def step(
         data=data, template_data=template_data, needs=tuple(needs), expires=expires, sms_segments=sms_segments,
         templates=Path(templates) if templates is not None else None, cross_sell=cross_sell, backfill=backfill,
         tags=frozenset(tags), purpose_text=purpose_text, promotional=promotional, to_support=to_support,
+        urgent=urgent,
     )
 
 

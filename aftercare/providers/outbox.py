@@ -25,9 +25,11 @@ class OutboxEmailSender:
         for m in messages:
             folder = self.root / m.step
             folder.mkdir(parents=True, exist_ok=True)
-            stem = folder / f"{m.message_id}.{m.locale}"
-            stem.with_suffix(".html").write_text(m.html, encoding="utf-8")
-            stem.with_suffix(".txt").write_text(f"To: {m.to}\nSubject: {m.subject}\n\n{m.text}", encoding="utf-8")
+            # `<id>.<locale>.html`, as documented: the name is built whole (`with_suffix` would take the
+            # locale for a suffix and drop it).
+            stem = f"{m.message_id}.{m.locale}"
+            (folder / f"{stem}.html").write_text(m.html, encoding="utf-8")
+            (folder / f"{stem}.txt").write_text(f"To: {m.to}\nSubject: {m.subject}\n\n{m.text}", encoding="utf-8")
             results.append(SendResult(m.message_id, Outcome.SENT, provider_id=f"outbox-email-{m.message_id}"))
         return results
 

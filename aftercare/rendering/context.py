@@ -92,6 +92,13 @@ class MessageContext:
     csat_score: int | None = None  # the recovery notice: what the customer answered
     recovery_resolve_url: str | None = None  # the recovery notice: signed link (a page; its button resolves)
     payload: Mapping[str, Any] = field(default_factory=dict)  # the triggering store event's data
+    # What advertising must carry where the customer's law says so (aftercare/domain/jurisdictions.py); the
+    # renderer opens an advertising subject and SMS with `ad_prefix` even if a template forgets it.
+    ad_prefix: str = ""  # "(광고)" for Korea
+    sender_block: str = ""  # the sender's name and contact, in marketing messages
+    postal_address: str = ""  # the store's postal address, in marketing email (CAN-SPAM)
+    opt_out_number: str = ""  # a free number to refuse advertising SMS (Korea's 080 number)
+    region: str = ""  # the customer's country (ISO 3166-1): with the language, the locale of formats
     extra: Mapping[str, Any] = field(default_factory=dict)  # a step's own template variables, by name
 
 
@@ -99,9 +106,9 @@ CONTEXT_FIELDS: frozenset[str] = frozenset(f.name for f in fields(MessageContext
 
 
 def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral_invite: bool = True,
-                   extra: Mapping[str, Any] | None = None) -> MessageContext:
+                   extra: Mapping[str, Any] | None = None, marketing: bool = False) -> MessageContext:
     """A full context for rendering tests and previews: every optional field filled (a step's own
-    variables in `extra`)."""
+    variables in `extra`); `marketing` adds the advertising details (the Korean prefix for ko)."""
     placed = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
     items = (
         ItemView(
@@ -162,5 +169,10 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         csat_score=1,
         recovery_resolve_url="https://example.com/recovery/resolve?t=abc",
         payload={},
+        ad_prefix="(광고)" if marketing and locale == "ko" else "",
+        sender_block="Aftercare Demo Store · +1 212 555 0100" if marketing else "",
+        postal_address="1 Main St, Springfield, IL 62701, USA" if marketing else "",
+        opt_out_number="080-000-0000" if marketing and locale == "ko" else "",
+        region={"ko": "KR", "ar": "SA", "pt_BR": "BR"}.get(locale, "US"),
         extra=dict(extra or {}),
     )

@@ -21,8 +21,8 @@ from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
-from babel import Locale
-from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format, get_timezone_name
 from babel.numbers import (
     NumberPattern,
     format_currency,
@@ -183,3 +183,82 @@ def short_datetime(local: datetime, lang: str) -> str:
     return (_short_datetime_pattern(lang)
             .replace("{0}", _short_time(local.hour, local.minute, lang))
             .replace("{1}", _short_date(local.date(), lang)))
+
+
+# Regional formats (issue 15): the customer's language and country choose the locale whose dates, money and
+# numbers they read ("en" + "GB" -> en_GB: 28 February 2026, not 2/28/26), where Babel knows that locale.
+
+
+@lru_cache(maxsize=512)
+def regional_locale(lang: str, region: str | None) -> str:
+    """`<lang>_<REGION>` if Babel has it (en_GB, ko_KR, ar_SA, ar_AE, pt_BR), else `lang` (its default)."""
+    language = lang.replace("-", "_").split("_")[0].lower()
+    country = (region or "").strip().upper()
+    if country.isalpha() and len(country) == 2:
+        try:
+            return str(Locale.parse(f"{language}_{country}"))
+        except (ValueError, UnknownLocaleError):
+            pass
+    return lang
+
+
+@lru_cache(maxsize=8192)
+def long_date(day: date, lang: str) -> str:
+    """A date no reader can misread: the month in words and a four-digit year ("28 February 2026")."""
+    return format_date(day, format="long", locale=locale(lang))
+
+
+@lru_cache(maxsize=2048)
+def _zone_label(zone_key: str, daylight: bool, lang: str, sample: datetime) -> str:
+    short = get_timezone_name(sample, width="short", locale=locale(lang))
+    if any(ch.isalpha() for ch in short) and not any(ch.isdigit() for ch in short):
+        return short  # EST, GMT, BRT
+    return get_timezone_name(sample, width="long", locale=locale(lang))  # 한국 표준시, not +0900
+
+
+def zone_label(local: datetime, lang: str) -> str:
+    """The customer's zone as the locale names it: an abbreviation where it has one, else its name."""
+    key = str(getattr(local.tzinfo, "key", local.tzinfo))
+    daylight = bool(local.dst())
+    sample = local.replace(minute=0, second=0, microsecond=0)
+    return _zone_label(key, daylight, lang, sample)
+
+
+@lru_cache(maxsize=64)
+def _long_datetime_pattern(lang: str) -> str:
+    return get_datetime_format("long", locale=locale(lang)).replace("'", "")
+
+
+def long_datetime(local: datetime, lang: str) -> str:
+    """A time in the customer's zone with its date in words and the zone shown:
+    "February 28, 2026, 10:30 AM EST", "2026년 3월 1일 오전 12:30 한국 표준시"."""
+    time_text = _short_time(local.hour, local.minute, lang) if _short_time_is_hours_and_minutes(lang) \
+        else format_time(local, format="short", locale=locale(lang))
+    text = _long_datetime_pattern(lang).replace("{0}", time_text).replace("{1}", long_date(local.date(), lang))
+    return f"{text} {zone_label(local, lang)}"
+
+
+@lru_cache(maxsize=1024)
+def country_name(code: str, lang: str) -> str:
+    """A country code as the reader's language names it (Babel's territory names); unknown codes as given."""
+    return locale(lang).territories.get(code.strip().upper(), code) if code else code
+
+
+_CARD_ENDING = re.compile(r"^\s*(?P<brand>[^\d,]+?)\s+(?:ending|ending in|ends in|\*+|x+)\s*(?P<last4>\d{4})\s*$",
+                          re.IGNORECASE)
+_CARD_WORDING = {
+    "en": "{brand} ending {last4}",
+    "ko": "{brand} 끝자리 {last4}",
+    "ar": "{brand} المنتهية بـ {last4}",
+    "pt": "{brand} com final {last4}",
+}
+
+
+@lru_cache(maxsize=4096)
+def payment_summary(text: str, lang: str) -> str:
+    """"Visa ending 4242" in the reader's language; anything else (a gateway's name) as given."""
+    match = _CARD_ENDING.match(text or "")
+    wording = _CARD_WORDING.get(lang.replace("-", "_").split("_")[0].lower())
+    if match is None or wording is None:
+        return text
+    return wording.format(brand=match["brand"].strip(), last4=match["last4"])

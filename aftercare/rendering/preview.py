@@ -107,7 +107,7 @@ def _web_pages(out: Path, locales: list[str]) -> list[Page]:
     from aftercare.webhooks.pages import N_, render
 
     views = {
-        "csat": ("csat.html", {"token": "sample", "chosen": 4}),
+        "score": ("csat.html", {"token": "sample", "chosen": 4}),
         "unsubscribe": ("unsubscribe.html", {"token": "sample"}),
         "preferences": ("preferences.html", {"token": "sample", "saved": True, "email_marketing": True,
                                              "sms_marketing": False, "sms_stopped": True}),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +76,14 @@ def _text_direction(locale: str) -> str:
     return str(formats.locale(locale).text_direction)
 
 
+def _with_prefix(text: str, prefix: str) -> str:
+    """An advertising subject or SMS opens with the prefix its law requires ("(광고)"), whatever the template
+    (a store's own, another locale's) wrote: the law's requirement is the engine's, not each template's."""
+    if not prefix or text.startswith(prefix):
+        return text
+    return f"{prefix} {text}"
+
+
 def _tidy(text: str) -> str:
     """Plain text built from conditionals leaves stray blank lines: keep at most one between paragraphs."""
     return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip() + "\n"
@@ -110,18 +118,6 @@ def _opens_left_to_right(text: str) -> bool:
         if kind == "L":
             return True
     return False
-
-
-@lru_cache(maxsize=256)
-def _format_locale(requested: str, catalog: str) -> str:
-    """The locale dates and money are written in: the customer's own when it is a variant of the catalog's
-    language ('en_GB' read in the 'en' catalog), else the catalog's."""
-    wanted = catalogs.normalize(requested)
-    same_language = wanted.split("_", 1)[0] == catalog.split("_", 1)[0]
-    try:
-        return str(formats.locale(wanted)) if same_language else catalog
-    except (ValueError, LookupError):
-        return catalog
 
 
 class Renderer:
@@ -179,14 +175,14 @@ class Renderer:
         template, used = self._template(step, "email", locale)
         # One render context for the three blocks: blocks only read it, and building it is a third of
         # Jinja's own cost per message.
-        variables = self._variables(ctx, used, locale)
+        variables = self._variables(ctx, used)
         context = template.new_context(variables)
         subject, text = (self._block(template, name, context) for name in ("subject", "text"))
         if variables["text_direction"] == "rtl":  # Latin runs inside Arabic HTML: isolated so they keep order
             context = template.new_context({**variables, **_isolated(variables)})
         html = self._block(template, "html", context)
         return RenderedEmail(
-            subject=" ".join(subject.split()),
+            subject=_with_prefix(" ".join(subject.split()), ctx.ad_prefix),
             html=html.strip() + "\n",
             text=_tidy(text),
             template=f"{used}/{step}.email",
@@ -195,8 +191,8 @@ class Renderer:
 
     def render_sms(self, step: str, locale: str, ctx: MessageContext) -> RenderedSms:
         template, used = self._template(step, "sms", locale)
-        variables = self._variables(ctx, used, locale)
-        body = template.render(variables).strip().translate(_SMS_SPACES)
+        variables = self._variables(ctx, used)
+        body = _with_prefix(template.render(variables).strip().translate(_SMS_SPACES), ctx.ad_prefix)
         if variables["text_direction"] == "rtl" and _opens_left_to_right(body):
             body = RLM + body  # else phones lay the whole SMS out left to right from its Latin store name
         segments, encoding = count_segments(body)
@@ -236,14 +232,22 @@ class Renderer:
         return None
 
     @staticmethod
-    def _variables(ctx: MessageContext, locale: str, requested: str | None = None) -> dict[str, Any]:
+    def _variables(ctx: MessageContext, locale: str) -> dict[str, Any]:
         variables = {name: getattr(ctx, name) for name in _CONTEXT_FIELDS}
         variables.update(ctx.extra)  # a step's own template data, by the names it chose
         if locale.split("_", 1)[0] in _NO_NUMBER_SIGN:  # Arabic writes "طلبكم 1042", never "#1042"
             variables["order_number"] = ctx.order_number.lstrip("#").strip()
-        variables["lang"] = _format_locale(requested or locale, locale)
+        variables["lang"] = locale
         variables["catalog"] = locale
         variables["text_direction"] = _text_direction(locale)
+        # Formats follow the customer's country within the template's language (en + GB -> en_GB), and what
+        # the store's data says in English is said in the message's language: a card ending, a country.
+        fmt = formats.regional_locale(locale, ctx.region)
+        variables["format_locale"] = fmt
+        variables["payment_summary"] = formats.payment_summary(ctx.payment_summary, locale)
+        if ctx.shipping_address is not None and ctx.shipping_address.country:
+            variables["shipping_address"] = replace(
+                ctx.shipping_address, country=formats.country_name(ctx.shipping_address.country, fmt))
         return variables
 
     @staticmethod

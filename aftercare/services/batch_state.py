@@ -112,7 +112,15 @@ class BatchState:
             newer_order_exists=last is not None and last > o.placed_at,
             facts={name: values.get(customer_id, self.fact_defaults.get(name)) for name, values in self.facts.items()},
             open_recovery_since=self.open_recovery.get(customer_id),
+            region=address_part(o.shipping_address, "country_code") or c.region,
+            subdivision=address_part(o.shipping_address, "province_code"),
         )
+
+
+def address_part(address: Any, key: str) -> str | None:
+    """A code from an order's stored address (a JSON object), upper-cased; None when absent or odd."""
+    value = address.get(key) if isinstance(address, dict) else None
+    return str(value).strip().upper() or None if value else None
 
 
 def _cols(model: Any) -> Any:

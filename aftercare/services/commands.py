@@ -44,13 +44,15 @@ class CustomerIn:
     phone: str | None = None
     first_name: str = ""
     locale: str = "en"
-    timezone: str = "UTC"
+    timezone: str | None = None  # None: derived from the address, then the phone (aftercare/domain/zones.py)
     region: str | None = None
     loyalty_tier: str | None = None
     points_balance: int | None = None
     points_expiring: int | None = None
     points_expire_at: datetime | None = None
     consents: tuple[ConsentIn, ...] = ()
+    subdivision: str | None = None  # state or province code, for the time zone and the jurisdiction
+    postal_code: str | None = None
 
 
 @dataclass(frozen=True)

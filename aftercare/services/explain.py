@@ -28,7 +28,7 @@ class OrderNotFound(LookupError):
 class DecisionLine:
     decided_at: datetime
     due_at: datetime
-    outcome: str  # send, skip, defer, wait, holdout, retry, busy
+    outcome: str  # send, skip, defer, wait, holdout, retry, busy, backfill (an import's history)
     reason: str | None
     until: datetime | None
     channels: str | None

@@ -25,6 +25,7 @@ class FunnelRow:
     failed: int = 0
     unknown: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # by reason
+    backfilled: int = 0  # imported history: due before the import, recorded and never sent
 
     @property
     def skipped_total(self) -> int:
@@ -62,11 +63,13 @@ def funnel(session: Session, step_order: list[str]) -> list[FunnelRow]:
         select(ScheduledStep.step, ScheduledStep.status, ScheduledStep.last_reason, func.count())
         # Steps not done yet, and steps skipped because the journey no longer has them (no ledger row counts those).
         .where((ScheduledStep.status != StepStatus.DONE.value)
-               | (ScheduledStep.last_reason == Reason.UNKNOWN_STEP.value))
+               | ScheduledStep.last_reason.in_((Reason.UNKNOWN_STEP.value, Reason.BACKFILLED.value)))
         .group_by(ScheduledStep.step, ScheduledStep.status, ScheduledStep.last_reason)
     ):
         r = row(step)
-        if status == StepStatus.DONE.value:
+        if status == StepStatus.DONE.value and reason == Reason.BACKFILLED.value:
+            r.backfilled += count
+        elif status == StepStatus.DONE.value:
             r.skipped[reason or "unspecified"] += count
         elif status == StepStatus.CANCELLED.value:
             r.skipped[reason or "cancelled"] += count

@@ -8,7 +8,7 @@ session and never commit, so one inbox event is applied in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -32,7 +32,9 @@ from aftercare.db.models import (
     Journey as JourneyRow,
 )
 from aftercare.domain.consent import ConsentSource
+from aftercare.domain.points import PointsTable
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
+from aftercare.domain.zones import is_zone, resolve_zone
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
@@ -51,6 +53,20 @@ from aftercare.winback.rules import LapseRule
 from aftercare.winback.store import winback_due
 
 
+def _zone_of(data: CustomerIn, phone: str | None, known: str | None) -> str:
+    """A stated zone if it is a real one; else the zone of the address, then the phone (zones.resolve_zone);
+    else the one we had. A stated zone that is no zone, with nothing to derive one from, is kept as stated:
+    a step timed to the customer's clock then records a skip with its reason, never a guess."""
+    if is_zone(data.timezone):
+        return str(data.timezone)
+    guess = resolve_zone(country=data.region, region=data.subdivision, postal_code=data.postal_code, phone=phone)
+    if guess.source != "default":
+        return guess.zone
+    if data.timezone:
+        return clip(data.timezone, Customer.timezone) or "UTC"
+    return known or "UTC"
+
+
 class UnknownOrder(LookupError):
     """An event names an order we have not seen (yet): the caller keeps it to apply later."""
 
@@ -62,13 +78,18 @@ class UnknownStoreCustomer(UnknownOrder):
 @dataclass
 class Ingest:
     journey: Journey
-    goodwill_points: int = 200
-    points_per_unit: float = 1.0
+    points: PointsTable = field(default_factory=PointsTable)  # earn rate, goodwill, threshold per currency
     happy_min_score: int = 4
     unhappy_max_score: int = 2
     # Win-back timed to the customer (AFTERCARE_WINBACK_RULE); None keeps the journey's fixed window.
     lapse_rule: LapseRule | None = None
     winback_offset: timedelta = timedelta(0)  # the sequence's first offset (winback_sequence_days[0])
+    # Set by a history import (`importing`): steps due by then are recorded `backfilled`, never sent.
+    backfill_until: datetime | None = None
+
+    def importing(self, now: datetime) -> Ingest:
+        """The same ingestion for history: what was due before `now` is recorded as backfilled, not sent."""
+        return replace(self, backfill_until=now)
 
     # Customers and consent -------------------------------------------------------------------------
     def upsert_customer(self, session: Session, data: CustomerIn, now: datetime) -> Customer:
@@ -85,7 +106,7 @@ class Ingest:
         customer.phone_valid = phone is not None
         customer.first_name = data.first_name or customer.first_name or ""
         customer.locale = (data.locale or "en").split("-")[0].lower()
-        customer.timezone = data.timezone or customer.timezone or "UTC"
+        customer.timezone = _zone_of(data, phone, customer.timezone)
         customer.region = data.region or customer.region
         if data.loyalty_tier is not None:
             customer.loyalty_tier = data.loyalty_tier
@@ -94,6 +115,8 @@ class Ingest:
         if data.points_expiring is not None:
             customer.points_expiring = data.points_expiring
             customer.points_expire_at = data.points_expire_at
+        # Never more points expiring than the customer holds: spent points do not expire.
+        customer.points_expiring = max(0, min(customer.points_expiring or 0, customer.points_balance or 0))
         session.flush()
         consent_ledger.record(session, customer, data.consents, now)
         return customer
@@ -149,7 +172,7 @@ class Ingest:
             return order
         # Points are earned, never charged: a negative or zero total (a credit, a test order) earns none, and
         # nothing anywhere takes back more than `points_earned`.
-        points = max(0, int(data.total * Decimal(str(self.points_per_unit))))
+        points = self.points.earned(data.total, data.currency)
         order = Order(
             external_id=data.external_id, number=data.number, customer_id=customer.id, placed_at=data.placed_at,
             currency=data.currency, subtotal=data.subtotal, discount_total=data.discount_total,
@@ -169,11 +192,13 @@ class Ingest:
         session.add(journey_row)
         session.flush()
         # A new order stops at once the steps it cancels (win-back), and their decisions re-check it when due.
-        scheduler.cancel_for(session, self.journey, events.ORDER_PLACED, customer_id=customer.id, now=now,
-                             except_journey_id=journey_row.id)
-        scheduler.fire(session, self.journey, journey_row, events.ORDER_PLACED, data.placed_at, now)
+        # An imported order older than one we hold is no new order: the newer order's steps stay.
+        if self.backfill_until is None or not self._has_newer_order(session, order):
+            scheduler.cancel_for(session, self.journey, events.ORDER_PLACED, customer_id=customer.id, now=now,
+                                 except_journey_id=journey_row.id)
+        self._fire(session, journey_row, events.ORDER_PLACED, data.placed_at, now)
         if customer.points_expiring and customer.points_expire_at is not None:
-            scheduler.fire(session, self.journey, journey_row, events.POINTS_EXPIRY, customer.points_expire_at, now)
+            self._fire(session, journey_row, events.POINTS_EXPIRY, customer.points_expire_at, now)
         if data.cancelled_at is not None:
             self.cancel_order(session, data.external_id, data.cancelled_at, now)
         return order
@@ -184,7 +209,7 @@ class Ingest:
             order.status = "cancelled"
             order.cancelled_at = at
             journey_row.status = "cancelled"
-            scheduler.fire(session, self.journey, journey_row, events.ORDER_CANCELLED, at, now)
+            self._fire(session, journey_row, events.ORDER_CANCELLED, at, now)
         return order
 
     def record_refund(self, session: Session, data: RefundIn, now: datetime) -> None:
@@ -213,9 +238,9 @@ class Ingest:
         if order.status == "open":
             order.status = "fulfilled"
         session.flush()
-        scheduler.fire(session, self.journey, journey_row, events.FULFILLED, data.shipped_at, now)
+        self._fire(session, journey_row, events.FULFILLED, data.shipped_at, now)
         if shipment.promised_at is not None:
-            scheduler.fire(session, self.journey, journey_row, events.PROMISE_DUE, shipment.promised_at, now)
+            self._fire(session, journey_row, events.PROMISE_DUE, shipment.promised_at, now)
         return shipment
 
     def record_tracking(
@@ -232,7 +257,7 @@ class Ingest:
         status = status.lower()
         if estimated_delivery_at is not None and shipment.promised_at is None:
             shipment.promised_at = estimated_delivery_at
-            scheduler.fire(session, self.journey, journey_row, events.PROMISE_DUE, estimated_delivery_at, now)
+            self._fire(session, journey_row, events.PROMISE_DUE, estimated_delivery_at, now)
         if TRACKING_PROGRESS.get(status, 0) >= TRACKING_PROGRESS.get(shipment.status, 0):
             shipment.status = status
             shipment.last_event_at = at
@@ -243,11 +268,11 @@ class Ingest:
             session.flush()
             lapse = self._predicted_lapse(session, order, at) if self.lapse_rule is not None else None
             data = {"predicted_lapse_at": lapse} if lapse is not None else {}
-            scheduler.fire(session, self.journey, journey_row, Event(events.DELIVERED, at, data), now=now)
+            self._fire(session, journey_row, Event(events.DELIVERED, at, data), now=now)
         elif status in EXCEPTION_STATUSES and shipment.delivered_at is None and shipment.exception_at is None:
             shipment.exception_at = at
             session.flush()
-            scheduler.fire(session, self.journey, journey_row, events.CARRIER_EXCEPTION, at, now)
+            self._fire(session, journey_row, events.CARRIER_EXCEPTION, at, now)
         session.flush()
         return shipment
 
@@ -268,15 +293,17 @@ class Ingest:
         session.add(answer)
         session.flush()
         if score >= self.happy_min_score:
-            scheduler.fire(session, self.journey, journey_row, events.CSAT_HAPPY, at, now)
+            self._fire(session, journey_row, events.CSAT_HAPPY, at, now)
         elif score <= self.unhappy_max_score:
             customer = session.get(Customer, journey_row.customer_id)
-            assert customer is not None
-            customer.points_balance = (customer.points_balance or 0) + self.goodwill_points
+            order = session.get(Order, order_id)
+            assert customer is not None and order is not None
+            goodwill = self.points.rule(order.currency).goodwill
+            customer.points_balance = (customer.points_balance or 0) + goodwill
             session.add(RecoveryCase(order_id=order_id, customer_id=customer.id, opened_at=at,
-                                     goodwill_points=self.goodwill_points, needs_follow_up=True))
+                                     goodwill_points=goodwill, needs_follow_up=True))
             session.flush()
-            scheduler.fire(session, self.journey, journey_row, events.CSAT_UNHAPPY, at, now)
+            self._fire(session, journey_row, events.CSAT_UNHAPPY, at, now)
         return answer
 
     def resolve_recovery(self, session: Session, *, order_id: int, at: datetime, now: datetime,
@@ -287,7 +314,7 @@ class Ingest:
         case.resolved_at, case.resolution, case.needs_follow_up = at, resolution, False
         journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
         assert journey_row is not None
-        scheduler.fire(session, self.journey, journey_row, events.RECOVERY_RESOLVED, at, now)
+        self._fire(session, journey_row, events.RECOVERY_RESOLVED, at, now)
         scheduler.release_held(session, customer_id=case.customer_id, reason=Reason.RECOVERY_OPEN.value, at=at,
                                now=now)
         return True
@@ -338,9 +365,17 @@ class Ingest:
                 raise UnknownStoreCustomer(data.customer_external_id)
         scheduler.cancel_for(session, self.journey, data.name, customer_id=customer.id, now=now)
         event = Event(data.name, data.occurred_at, dict(data.data))
-        return scheduler.fire(session, self.journey, journey_row, event, now=now)
+        return self._fire(session, journey_row, event, now=now)
 
     # -------------------------------------------------------------------------------------------------
+    def _fire(self, session: Session, row: JourneyRow, trigger: str | Event, at: datetime | None = None,
+              now: datetime | None = None) -> list[str]:
+        return scheduler.fire(session, self.journey, row, trigger, at, now, backfill_until=self.backfill_until)
+
+    def _has_newer_order(self, session: Session, order: Order) -> bool:
+        return session.scalar(select(Order.id).where(Order.customer_id == order.customer_id, Order.id != order.id,
+                                                     Order.placed_at > order.placed_at).limit(1)) is not None
+
     def _order(self, session: Session, external_id: str) -> tuple[Order, JourneyRow]:
         order = session.scalar(select(Order).where(Order.external_id == external_id))
         if order is None:

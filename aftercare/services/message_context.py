@@ -8,13 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 from aftercare.domain.decisions import Send
+from aftercare.domain.jurisdictions import ad_prefix
+from aftercare.domain.points import PointsTable
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
 from aftercare.rendering import catalogs
 from aftercare.rendering.context import CONTEXT_FIELDS, AddressView, ItemView, MessageContext, ProductView
 from aftercare.rendering.safety import checked_link, display_name, plain_text
-from aftercare.services.batch_state import BatchState
+from aftercare.services.batch_state import BatchState, address_part
 
 SUPPORTED_LOCALES = catalogs.shipped_locales()  # every language with a catalog (en, ko, ar, pt_BR, ...)
 
@@ -26,6 +28,10 @@ class ContextSettings:
     cancel_window: timedelta
     goodwill_points: int
     reward_threshold: int
+    sender_contact: str = ""  # advertising details (aftercare/domain/jurisdictions.py)
+    postal_address: str = ""
+    opt_out_number: str = ""
+    points: PointsTable | None = None  # per currency; None: goodwill_points and reward_threshold for all
 
 
 def choose_locale(locale: str | None) -> str:
@@ -55,7 +61,10 @@ def build_context(
         for i in batch.items.get(order_id, ())
         if not featured or i.product_id in featured
     )
-    threshold = max(settings.reward_threshold, 1)
+    rule = settings.points.rule(o.currency) if settings.points is not None else None
+    threshold = max(rule.threshold if rule else settings.reward_threshold, 1)
+    case = batch.recovery.get(order_id)
+    goodwill = case.goodwill_points if case is not None else rule.goodwill if rule else settings.goodwill_points
     data: dict[str, Any] = dict(decision.data)
     if spec.template_data is not None:
         data.update(spec.template_data(MessageView(
@@ -63,7 +72,8 @@ def build_context(
             order_placed_at=o.placed_at, items=items, decision_data=decision.data, occurrence=occurrence,
             item=item, payload=payload or {},
             csat_score=batch.csat[order_id].score if order_id in batch.csat else None,
-            recovery_case_id=batch.recovery[order_id].id if order_id in batch.recovery else None)))
+            recovery_case_id=batch.recovery[order_id].id if order_id in batch.recovery else None,
+            goodwill_points=goodwill, currency=o.currency)))
     known = {k: v for k, v in data.items() if k in CONTEXT_FIELDS}
     extra = {k: v for k, v in data.items() if k not in CONTEXT_FIELDS}
     ctx = MessageContext(
@@ -106,9 +116,28 @@ def build_context(
         preferences_url=links.preferences(customer_id, now) if marketing else None,
         order_url=None,
         payload=dict(payload or {}),
+        **_advertising(marketing, batch, customer_id, order_id, settings),
+        region=address_part(o.shipping_address, "country_code") or (c.region or "").upper(),
         extra=extra,
     )
     return replace(ctx, **known) if known else ctx
+
+
+def _advertising(marketing: bool, batch: BatchState, customer_id: int, order_id: int,
+                 settings: ContextSettings) -> dict[str, str]:
+    """What an advertising message must carry: the prefix of the customer's law, and the store's contact,
+    postal address and free opt-out number wherever configured. Transactional messages carry none."""
+    if not marketing:
+        return {}
+    c, address = batch.customers[customer_id], batch.orders[order_id].shipping_address
+    region = address_part(address, "country_code") or c.region
+    contact = settings.sender_contact.strip()
+    return {
+        "ad_prefix": ad_prefix(region, address_part(address, "province_code"), choose_locale(c.locale)),
+        "sender_block": f"{settings.store_name} · {contact}" if contact else "",
+        "postal_address": settings.postal_address.strip(),
+        "opt_out_number": settings.opt_out_number.strip(),
+    }
 
 
 def _item(row: Any, product: Any, order_id: int, step: str) -> ItemView:

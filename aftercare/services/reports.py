@@ -19,11 +19,15 @@ class SweepReport:
     failed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (step, reason)
     unknown: Counter[str] = field(default_factory=Counter)
     retried: Counter[str] = field(default_factory=Counter)
+    # Seconds spent in each phase of `Sweeper.process_batch` (claim, load, decide, render, reserve,
+    # mark_sending, send, record), summed over batches: the profile the sweep benchmark prints per step.
+    phase_seconds: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: SweepReport) -> SweepReport:
         self.batches += other.batches
         self.claimed += other.claimed
-        for name in ("sent", "skipped", "deferred", "waiting", "held_out", "failed", "unknown", "retried"):
+        for name in ("sent", "skipped", "deferred", "waiting", "held_out", "failed", "unknown", "retried",
+                     "phase_seconds"):
             getattr(self, name).update(getattr(other, name))
         return self
 
@@ -56,7 +60,8 @@ class SweepReport:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batches": self.batches, "claimed": self.claimed, "sent": self.total_sent, "steps": self.rows()}
+        return {"batches": self.batches, "claimed": self.claimed, "sent": self.total_sent, "steps": self.rows(),
+                "phase_seconds": {k: round(v, 6) for k, v in self.phase_seconds.items()}}
 
 
 def _by_reason(counter: Counter[tuple[str, str]], step: str) -> dict[str, int]:

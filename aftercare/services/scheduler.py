@@ -15,19 +15,25 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from aftercare.db.models import DecisionLog, OrderItem, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
-from aftercare.db.models import OrderItem, ScheduledStep
 from aftercare.domain.state import ItemState
-from aftercare.domain.vocabulary import Scope, StepStatus
+from aftercare.domain.vocabulary import Reason, Scope, StepStatus
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
 
 OPEN = (StepStatus.PENDING.value, StepStatus.WAITING.value)
+BACKFILL = "backfill"  # the outcome recorded for a step an import found already past its time
 
 
 def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str | Event, at: datetime | None = None,
-         now: datetime | None = None) -> list[str]:
-    """Schedule (or move) every step the event triggers for this journey. Returns the steps touched."""
+         now: datetime | None = None, *, backfill_until: datetime | None = None) -> list[str]:
+    """Schedule (or move) every step the event triggers for this journey. Returns the steps touched.
+
+    `backfill_until` is set by a history import (its "now"): a step due by then is history, not work. It is
+    settled at once as `backfilled` (a decision in the log, never a message), so a sweep never claims it;
+    a step due later is scheduled as any other.
+    """
     event = trigger if isinstance(trigger, Event) else Event(trigger, at)  # type: ignore[arg-type]
     now = now or event.at
     wanted = journey.triggered_by(event.name)
@@ -42,6 +48,7 @@ def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str | Eve
     }
     items: tuple[ItemState, ...] | None = None
     touched: list[str] = []
+    backfilled: list[ScheduledStep] = []
     for spec, on in wanted:
         if spec.scope is Scope.ITEM:
             if items is None:
@@ -78,8 +85,25 @@ def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str | Eve
                 step.claimed_until = None
                 step.updated_at = now
                 touched.append(spec.name)
+            else:
+                continue
+            if backfill_until is not None and due <= backfill_until:
+                backfilled.append(step)
     session.flush()
+    for step in backfilled:
+        _backfill(session, step, now)
+    if backfilled:
+        session.flush()
     return touched
+
+
+def _backfill(session: Session, step: ScheduledStep, now: datetime) -> None:
+    """Settle a step whose time passed before the order reached us: done, reason `backfilled`, logged."""
+    step.status = StepStatus.DONE.value
+    step.last_outcome, step.last_reason = BACKFILL, Reason.BACKFILLED.value
+    step.claimed_by, step.claimed_until = None, None
+    session.add(DecisionLog(step_id=step.id, journey_id=step.journey_id, step=step.step, decided_at=now,
+                            due_at=step.due_at, outcome=BACKFILL, reason=Reason.BACKFILLED.value))
 
 
 def _items(session: Session, order_id: int) -> tuple[ItemState, ...]:

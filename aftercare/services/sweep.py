@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -134,22 +136,32 @@ class Sweeper:
     def process_batch(self, *, worker_id: str = "sweep", journey_id: int | None = None,
                       batch_size: int | None = None, reclaim_own: bool = False) -> SweepReport:
         now = self.clock.now()
+        phases: Counter[str] = Counter()
+        tick = _Stopwatch(phases)
         with self.session_factory() as session, session.begin():
             steps = self._claim(session, now, worker_id, batch_size or self.batch_size, journey_id, reclaim_own)
-        report = SweepReport(batches=1, claimed=len(steps))
+        tick("claim")
+        report = SweepReport(batches=1, claimed=len(steps), phase_seconds=phases)
         if not steps:
             return report
         with self.session_factory() as session:
             batch = self._load(session, steps, now)
+            tick("load")
             decisions = self._decide_all(steps, batch, now)
+            tick("decide")
             planned = self._plan(session, steps, decisions, batch, now)
+            tick("render")
         to_send = self._reserve(planned, decisions, now, report)
+        tick("reserve")
         self._fault("reserved")
         to_send = self._mark_sending(to_send, now)
+        tick("mark_sending")
         self._fault("sending")
         results = self._send(to_send)
+        tick("send")
         self._fault("sent")
         self._record(steps, decisions, planned, results, now, report)
+        tick("record")
         return report
 
     def has_due(self, now: datetime | None = None) -> bool:
@@ -599,6 +611,19 @@ _DECISION_COLUMNS = {
     "step_id": "bigint", "journey_id": "bigint", "step": "text", "decided_at": "timestamptz", "due_at": "timestamptz",
     "outcome": "text", "reason": "text", "until": "timestamptz", "channels": "text",
 }
+
+
+class _Stopwatch:
+    """Adds the time since the previous call to the named phase: a batch's profile at ~1 us per phase."""
+
+    def __init__(self, into: Counter[str]) -> None:
+        self.into = into
+        self.last = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.into[phase] += now - self.last
+        self.last = now
 
 
 def _unnest(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:

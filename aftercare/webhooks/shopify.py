@@ -17,6 +17,7 @@ from aftercare.db.limits import fit, fit_or_drop
 from aftercare.db.models import Customer, Order, OrderItem, Shipment
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
+from aftercare.domain.zones import resolve_zone
 from aftercare.rendering.safety import safe_url
 from aftercare.services.commands import ConsentIn, CustomerIn, FulfillmentIn, ItemIn, OrderIn, RefundIn
 
@@ -27,51 +28,9 @@ REFUND_TOPICS = frozenset({"refunds/create"})
 KNOWN_TOPICS = ORDER_TOPICS | FULFILLMENT_TOPICS | TRACKING_TOPICS | REFUND_TOPICS
 FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
 
-# Shopify orders carry no IANA time zone for the customer, only addresses. The customer's zone matters
-# for SMS quiet hours, so we guess it from the shipping (else billing) address: US states and Canadian
-# provinces by their main zone, other countries by their capital's zone, else `default_timezone`.
-_US_ZONES = {
-    "America/New_York": "CT DE DC FL GA IN KY ME MD MA MI NH NJ NY NC OH PA RI SC VT VA WV",
-    "America/Chicago": "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI",
-    "America/Denver": "CO MT NM UT WY ID",
-    "America/Phoenix": "AZ",
-    "America/Los_Angeles": "CA NV OR WA",
-    "America/Anchorage": "AK",
-    "Pacific/Honolulu": "HI",
-}
-_CA_ZONES = {
-    "America/Toronto": "ON QC",
-    "America/Halifax": "NS NB PE",
-    "America/St_Johns": "NL",
-    "America/Winnipeg": "MB",
-    "America/Regina": "SK",
-    "America/Edmonton": "AB NT NU",
-    "America/Vancouver": "BC YT",
-}
-STATE_ZONES = {("US", s): zone for zone, states in _US_ZONES.items() for s in states.split()} | {
-    ("CA", p): zone for zone, provinces in _CA_ZONES.items() for p in provinces.split()
-}
-COUNTRY_ZONES = {
-    "US": "America/New_York",
-    "CA": "America/Toronto",
-    "KR": "Asia/Seoul",
-    "SA": "Asia/Riyadh",
-    "AE": "Asia/Dubai",
-    "EG": "Africa/Cairo",
-    "GB": "Europe/London",
-    "IE": "Europe/Dublin",
-    "FR": "Europe/Paris",
-    "DE": "Europe/Berlin",
-    "ES": "Europe/Madrid",
-    "IT": "Europe/Rome",
-    "NL": "Europe/Amsterdam",
-    "JP": "Asia/Tokyo",
-    "AU": "Australia/Sydney",
-    "NZ": "Pacific/Auckland",
-    "BR": "America/Sao_Paulo",
-    "MX": "America/Mexico_City",
-    "IN": "Asia/Kolkata",
-}
+# Shopify orders carry no IANA time zone for the customer, only addresses and phones. The customer's zone
+# matters for SMS quiet hours, so it is derived from the shipping (else billing) address's state and postal
+# code, then the phone, then the country (aftercare/domain/zones.py), else `default_timezone`.
 
 
 def parse_time(value: Any) -> datetime:
@@ -99,11 +58,11 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def guess_timezone(address: dict[str, Any] | None, default: str = "UTC") -> str:
+def guess_timezone(address: dict[str, Any] | None, phone: str | None = None, default: str = "UTC") -> str:
     address = address or {}
-    country = str(address.get("country_code") or "").upper()
-    province = str(address.get("province_code") or "").upper()
-    return STATE_ZONES.get((country, province)) or COUNTRY_ZONES.get(country) or default
+    return resolve_zone(country=str(address.get("country_code") or "") or None,
+                        region=str(address.get("province_code") or "") or None,
+                        postal_code=str(address.get("zip") or "") or None, phone=phone, default=default).zone
 
 
 def _lenient_time(value: Any) -> datetime | None:
@@ -164,7 +123,7 @@ def map_customer(
             Customer.first_name, "first_name", notes,
         ),
         locale=fit(str(order.get("customer_locale") or "en"), Customer.locale, "locale", notes),
-        timezone=guess_timezone(address, default_timezone),
+        timezone=guess_timezone(address, phone, default_timezone),
         region=fit(str(address.get("country_code")), Customer.region, "region", notes)
         if address.get("country_code") else None,
         consents=_consents(customer, _lenient_time(customer.get("updated_at") or order.get("updated_at"))),

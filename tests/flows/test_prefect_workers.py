@@ -83,8 +83,11 @@ def stack(pg_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     api = f"http://127.0.0.1:{port}/api"
     logs = tmp_path / "logs"
     logs.mkdir()
+    # The scheduler looks at new deployments every 5 s and keeps at most two future runs: the scheduled-runs
+    # test gets its two runs within seconds, and no more pile up behind them.
     env = prefect_env(tmp_path, api, PREFECT_UI_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1",
-                      PREFECT_WORKER_HEARTBEAT_SECONDS="5")
+                      PREFECT_WORKER_HEARTBEAT_SECONDS="5", PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS="2",
+                      PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS="2")
     prefect = prefect_cli()
     server = start_server(port, env, logs / "server.log", logs=lambda: _tails(logs))
     try:
@@ -258,3 +261,70 @@ def _scalar_list(url: str, sql: str) -> list[Any]:
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         return [row[0] for row in conn.execute(sql)]
+
+
+def test_runs_the_scheduler_creates_each_claim_as_their_own_worker(
+        stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bug this guards: the scheduler's run ids are time-ordered, so two runs it made for the same minute
+    shared the first 8 hex digits that used to be the worker id; started late together, each took back the
+    other's claims and the same steps were decided twice. Here the scheduler (not the client) makes the runs
+    of an interval deployment; both are late when the workers come up, so they run at the same time."""
+    from prefect import flow
+
+    env, logs, db, home = stack["env"], stack["logs"], stack["db"], stack["home"]
+    job_env = _job_env(db, home)
+    _refuse_real_providers(job_env, monkeypatch)
+    _run([stack["prefect"], "work-pool", "create", POOL, "--type", "process"], env, logs, "work-pool")
+    deployment_id = flow.from_source(source=str(ROOT), entrypoint="flows/journey_sweep.py:journey_sweep").deploy(
+        name="sweep-every-5s", work_pool_name=POOL, job_variables={"env": job_env},
+        parameters={"batch_size": BATCH}, interval=5, print_next_steps=False, ignore_warnings=True)
+
+    workers: list[subprocess.Popen[bytes]] = []
+    run_ids: list[UUID] = []
+    with get_client(sync_client=True) as client:
+        try:
+            scheduled = _wait_for_scheduled_runs(client, deployment_id, 2, logs)
+            run_ids = [run.id for run in scheduled]
+            # Both runs late before any worker looks: they are picked up together, as after an outage.
+            latest = max(run.expected_start_time for run in scheduled)
+            time.sleep(max(0.0, (latest - datetime.now(UTC)).total_seconds()) + 1)
+            client.pause_deployment(deployment_id)  # no third run
+            for name in WORKERS:
+                workers.append(_start([stack["prefect"], "worker", "start", "--pool", POOL, "--limit", "2",
+                                       "--name", name], env, logs / f"{name}.log"))
+            states = _wait_final(client, run_ids, logs)
+            text = _run_logs(client, run_ids, logs)
+            runs = [client.read_flow_run(run_id) for run_id in run_ids]
+            assert set(states.values()) == {"COMPLETED"}, f"{states}\n{text[-3000:]}\n{_tails(logs)}"
+        finally:
+            for worker in workers:
+                _stop(worker)
+            _kill_leftover_flow_runs(client, run_ids, stack["api"])
+
+    assert all(run.auto_scheduled for run in runs), "the scheduler, not the test, made these runs"
+    reports = {worker: int(claimed) for worker, claimed, _, _ in DONE.findall(text)}
+    # Each run claimed under its whole run id: two runs, two worker ids, even though the ids share a prefix.
+    assert set(reports) == {f"sweep-{run.id}" for run in runs}, f"{reports}\n{text[-3000:]}"
+    assert sum(reports.values()) == DUE, reports
+    assert _scalar(db, "SELECT count(*) FROM scheduled_steps WHERE status = 'done'") == DUE
+    assert _scalar(db, "SELECT count(*) FROM decisions") == DUE  # no step decided twice
+    assert _scalar(db, "SELECT count(*) FROM messages") == MESSAGES
+    assert _scalar(db, "SELECT count(DISTINCT idempotency_key) FROM messages") == MESSAGES
+    for run in runs:
+        print(f"scheduler-made run {run.name} (scheduled {run.expected_start_time:%H:%M:%S}Z, "
+              f"auto_scheduled={run.auto_scheduled}): worker id sweep-{run.id}, claimed {reports[f'sweep-{run.id}']}")
+
+
+def _wait_for_scheduled_runs(client: Any, deployment_id: UUID, count: int, logs: Path) -> list[Any]:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    deadline = time.monotonic() + 60
+    while True:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+                                     sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+        if len(runs) >= count:
+            return list(runs[:count])
+        if time.monotonic() > deadline:
+            pytest.fail(f"the scheduler made {len(runs)} runs in 60 s, expected {count}:\n{_tails(logs)}")
+        time.sleep(0.5)

@@ -70,7 +70,7 @@ def test_the_gallery_lists_every_step_locale_and_channel(gallery: Path) -> None:
                 assert f'href="{spec.name}.{locale}.{kind}.html"' in index
                 assert (gallery / f"{spec.name}.{locale}.{kind}.html").is_file()
     for locale in shipped_locales():
-        for page in ("csat", "unsubscribe", "preferences", "error"):
+        for page in ("score", "unsubscribe", "preferences", "error"):
             assert f'href="web-{page}.{locale}.page.html"' in index
     assert "Gmail clips" not in index
 

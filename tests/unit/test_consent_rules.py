@@ -37,6 +37,12 @@ CASES = [
      Channel.SMS, [said(False, S.SMS_KEYWORD, 1, 1), said(True, S.PREFERENCES, 2, 2)], False, True),
     ("an unsubscribe is an opt-out; a platform revocation is only no consent",
      Channel.EMAIL, [said(True, S.CHECKOUT, 0, 1), said(False, S.UNSUBSCRIBE_LINK, 1, 2)], False, True),
+    ("imported history never undoes a newer choice made with us",
+     Channel.EMAIL, [said(False, S.PREFERENCES, 5, 1), said(True, S.IMPORT, 1, 2)], False, True),
+    ("an imported echo (no time of its own) never overrides a choice, however new",
+     Channel.SMS, [said(False, S.PREFERENCES, 1, 1), said(True, S.IMPORT, 9, 2, explicit=False)], False, True),
+    ("an imported statement newer than our choice holds, at its own time",
+     Channel.EMAIL, [said(False, S.PREFERENCES, 1, 1), said(True, S.IMPORT, 2, 2)], True, False),
 ]
 
 

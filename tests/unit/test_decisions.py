@@ -120,13 +120,19 @@ class TestQuietHours:
         assert isinstance(decide(due(j.CSAT), a_state(timezone="Asia/Seoul", consents=EMAIL_ONLY), NOON_NY, POLICY),
                           Send)
 
-    def test_quiet_hours_do_not_apply_to_transactional_sms(self):
+    def test_a_non_urgent_transactional_sms_at_night_waits_for_eight(self):
         decision = decide(due(j.SHIPPED), a_state(order=IN_TRANSIT, timezone="Asia/Seoul"), NOON_NY, POLICY)
+        assert decision == Defer(datetime(2026, 3, 10, 23, 0, tzinfo=UTC), Reason.QUIET_HOURS)  # 08:00 KST
+
+    def test_an_urgent_transactional_sms_at_night_is_sent(self):
+        decision = decide(due(j.DELAY_NOTICE), a_state(order=an_order(delivered_at=None), timezone="Asia/Seoul"),
+                          NOON_NY, POLICY)
         assert isinstance(decision, Send) and Channel.SMS in decision.channels
 
-    def test_an_unknown_time_zone_is_treated_as_utc_not_a_crash(self):
+    def test_an_unknown_time_zone_skips_the_timed_sms_with_a_reason_not_a_crash(self):
         decision = decide(due(j.CSAT), a_state(timezone="Mars/Olympus"), NOON_NY, POLICY)
-        assert isinstance(decision, Send)  # 17:00 UTC is daytime
+        assert isinstance(decision, Send) and decision.channels == (Channel.EMAIL,)
+        assert decision.skipped_channels == ((Channel.SMS, Reason.INVALID_TIMEZONE),)
 
 
 class TestFrequencyCap:

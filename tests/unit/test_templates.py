@@ -109,7 +109,8 @@ def test_every_email_renders_with_every_optional_field_empty(
 def test_every_sms_renders_within_its_segment_budget(
     renderer: Renderer, step: str, locale: str, vip: bool
 ) -> None:
-    sms = renderer.render_sms(step, locale, sample_context(step, locale, vip=vip))
+    # Marketing SMS with the advertising details (the Korean prefix and free opt-out number) in the budget.
+    sms = renderer.render_sms(step, locale, sample_context(step, locale, vip=vip, marketing=is_marketing(step)))
 
     assert sms.template == f"{locale}/{step}.sms" and sms.locale == locale
     assert sms.segments <= SMS_SEGMENT_BUDGET[step], f"{sms.segments} segments ({sms.encoding}): {sms.body!r}"
@@ -159,23 +160,26 @@ def test_vip_customers_are_thanked_as_vips_in_marketing_emails(
 
 
 @pytest.mark.parametrize(
-    ("locale", "total"), [("en", "$409.84"), ("ko", "₩410"), ("ar", "409.84\u00a0ر.س.")]
+    ("locale", "total", "card", "country"),
+    [("en", "$409.84", "Visa ending 4242", "United States"), ("ko", "₩410", "Visa 끝자리 4242", "미국"),
+     ("ar", "409.84\u00a0ر.س.", "Visa المنتهية بـ 4242", "الولايات المتحدة")],
 )
 def test_confirmation_shows_the_order_and_its_localised_money(
-    renderer: Renderer, locale: str, total: str
+    renderer: Renderer, locale: str, total: str, card: str, country: str
 ) -> None:
     ctx = sample_context("confirmation", locale)
     email = renderer.render_email("confirmation", locale, ctx)
     number = ctx.order_number.lstrip("#") if locale == "ar" else ctx.order_number  # no "#" in Arabic
     for part in (html.unescape(email.html), email.text):  # the CSS inliner writes U+00A0 as &nbsp;
         assert number in part and total in part
-        assert "WELCOME20" in part and "Visa ending 4242" in part and "Springfield" in part
+        assert "WELCOME20" in part and card in part and "Springfield" in part and country in part
         assert "Espresso Machine Pro" in part and "398" in part and "80" in part
 
 
 @pytest.mark.parametrize(
     ("locale", "cancel_until"),
-    [("en", "3/1/26, 12:30\u202fPM"), ("ko", "26. 3. 2."), ("ar", "1\u200f/3\u200f/2026، 8:30 م")],
+    [("en", "March 1, 2026, 12:30\u202fPM EST"), ("ko", "2026년 3월 2일 오전 2:30 한국 표준시"),
+     ("ar", "1 مارس 2026، 8:30 م التوقيت العربي الرسمي")],
 )
 def test_times_are_shown_in_the_customers_own_zone(
     renderer: Renderer, locale: str, cancel_until: str
@@ -198,7 +202,7 @@ def test_shipping_messages_link_to_tracking(renderer: Renderer, locale: str) -> 
 
 def test_shipped_and_delay_notice_show_the_promised_date(renderer: Renderer) -> None:
     for step in ("shipped", "delay_notice"):
-        assert "Mar 6, 2026" in renderer.render_email(step, "en", sample_context(step)).text
+        assert "March 6, 2026" in renderer.render_email(step, "en", sample_context(step)).text
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -278,8 +282,8 @@ def test_points_expiry_shows_expiring_points_their_date_and_the_balance(
     ctx = sample_context(step, locale)
     email = renderer.render_email(step, locale, ctx)
     sms = renderer.render_sms(step, locale, ctx)
-    expiry = {"en": "Apr 30, 2026", "ko": "2026. 5. 1.", "ar": "30\u200f/04\u200f/2026",
-              "pt_BR": "30 de abr. de 2026"}[locale]
+    expiry = {"en": "April 30, 2026", "ko": "2026년 5월 1일", "ar": "30 أبريل 2026",
+              "pt_BR": "30 de abril de 2026"}[locale]
     for part in (email.text, sms.body):
         assert "120" in part and "420" in part and expiry in part
 
@@ -296,7 +300,7 @@ def test_cancellation_notice_names_the_order_and_the_refund(
 
 def test_delivered_notice_shows_the_delivery_time_in_the_customers_zone(renderer: Renderer) -> None:
     email = renderer.render_email("delivered_notice", "en", sample_context("delivered_notice"))
-    assert "3/5/26, 10:30\u202fAM" in email.text  # 15:30 UTC in New York
+    assert "March 5, 2026, 10:30\u202fAM EST" in email.text  # 15:30 UTC in New York, the zone named
 
 
 def test_a_hostile_first_name_is_escaped_in_html_and_literal_in_text(renderer: Renderer) -> None:
@@ -376,8 +380,8 @@ def test_an_email_template_missing_a_block_is_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("locale", "expected"),
     [
-        ("en", "$409.84|Mar 1, 2026|1,234,567"),
-        ("ko", "₩410|2026. 3. 2.|1,234,567"),
+        ("en", "$409.84|March 1, 2026|1,234,567"),
+        ("ko", "₩410|2026년 3월 2일|1,234,567"),
     ],
 )
 def test_filters_format_in_the_customers_locale_and_zone(tmp_path: Path, locale: str, expected: str) -> None:
@@ -406,3 +410,33 @@ def test_templates_are_compiled_once_and_never_read_again(tmp_path: Path) -> Non
     assert renderer.render_sms("csat", "en", sample_context("csat")).body == "first Alex"
     write(tmp_path, "en/csat.sms.txt", "second {{ first_name }}")
     assert renderer.render_sms("csat", "en", sample_context("csat")).body == "first Alex"
+
+
+@pytest.mark.parametrize("step", ["setup_guide", "csat", "review_request", "points_expiry_30", "points_expiry_7"])
+def test_korean_ads_open_with_the_prefix_and_carry_the_senders_details(renderer: Renderer, step: str) -> None:
+    ctx = sample_context(step, "ko", marketing=True)
+    email = renderer.render_email(step, "ko", ctx)
+    assert email.subject.startswith("(광고) ") and email.subject.count("(광고)") == 1
+    assert ctx.sender_block in email.html and ctx.postal_address in email.html
+    assert ctx.sender_block in email.text and ctx.postal_address in email.text
+    if renderer.has_template(step, Channel.SMS, "ko"):
+        body = renderer.render_sms(step, "ko", ctx).body
+        assert body.startswith("(광고)[") and f"무료수신거부 {ctx.opt_out_number}" in body
+
+
+def test_the_renderer_adds_the_ad_prefix_a_template_forgot(renderer: Renderer) -> None:
+    ctx = replace(sample_context("csat", "en", marketing=True), ad_prefix="(광고)")
+    assert renderer.render_email("csat", "en", ctx).subject.startswith("(광고) ")
+    assert renderer.render_sms("csat", "en", ctx).body.startswith("(광고) ")
+    plain = sample_context("csat", "en")
+    assert not renderer.render_email("csat", "en", plain).subject.startswith("(")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_marketing_email_shows_the_stores_postal_address(renderer: Renderer, locale: str) -> None:
+    ctx = sample_context("setup_guide", locale, marketing=True)
+    email = renderer.render_email("setup_guide", locale, ctx)
+    assert ctx.postal_address in email.html and ctx.postal_address in email.text
+    confirmation = renderer.render_email("confirmation", locale, sample_context("confirmation", locale,
+                                                                                 marketing=True))
+    assert ctx.postal_address not in confirmation.html  # transactional mail: the layout's marketing footer only

@@ -30,14 +30,14 @@ def _csat_links(msg: MessageView) -> dict[str, Any]:
 
 
 def _goodwill(msg: MessageView) -> dict[str, Any]:
-    return {"goodwill_points": msg.settings.goodwill_points}
+    return {"goodwill_points": msg.goodwill_points}
 
 
 def _recovery_notice_data(msg: MessageView) -> dict[str, Any]:
     """The CSAT score and the signed resolve link, for support's recovery notice."""
     if msg.recovery_case_id is None:
-        return {"goodwill_points": msg.settings.goodwill_points}
-    return {"goodwill_points": msg.settings.goodwill_points, "csat_score": msg.csat_score,
+        return {"goodwill_points": msg.goodwill_points}
+    return {"goodwill_points": msg.goodwill_points, "csat_score": msg.csat_score,
             "recovery_resolve_url": resolve_link(msg.links, msg.recovery_case_id, msg.now)}
 
 

@@ -35,7 +35,7 @@ def shipped(t: JourneyTimings) -> Step:
 def delay_notice(t: JourneyTimings) -> Step:
     return step(DELAY_NOTICE, transactional, channels=(email, sms), fan_out=True,
                 on=(on(events.PROMISE_DUE, hours(t.delay_grace_hours)), on(events.CARRIER_EXCEPTION)),
-                check=_still_undelivered, expires=days(2), sms_segments=3,
+                check=_still_undelivered, expires=days(2), sms_segments=3, urgent=True,
                 purpose_text="the promised date passed without delivery, or a carrier exception")
 
 

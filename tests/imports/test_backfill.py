@@ -1,0 +1,101 @@
+"""The scheduler's backfill: an imported step due by the import is recorded, never sent; later live events
+for the same order behave exactly as without the import."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from aftercare.clock import as_utc
+from aftercare.db.models import DecisionLog, ScheduledStep
+from aftercare.services.commands import FulfillmentIn
+from tests.journeys import a_customer, place_order, track
+
+
+def _steps(services) -> dict[str, ScheduledStep]:
+    with services.session_factory() as session:
+        return {s.step: s for s in session.scalars(select(ScheduledStep))}
+
+
+def _importing(services):
+    """The same services, ingesting as a history import does at this moment."""
+    return replace(services, ingest=services.ingest.importing(services.clock.now()))
+
+
+def test_an_imported_order_is_backfilled_and_its_live_shipment_later_is_sent(services, clock, email, sms):
+    now = clock.now()
+    place_order(_importing(services), at=now - timedelta(hours=3))
+    steps = _steps(services)
+    assert (steps["confirmation"].status, steps["confirmation"].last_reason) == ("done", "backfilled")
+    with services.session_factory() as session:
+        [decision] = session.scalars(select(DecisionLog).where(DecisionLog.step == "confirmation")).all()
+        assert (decision.outcome, decision.reason, as_utc(decision.decided_at)) == ("backfill", "backfilled", now)
+    services.sweeper.run()
+    assert email.sent == [] and sms.sent == []
+    assert services.ingest.backfill_until is None  # the live ingestion is not an import
+
+    clock.advance(timedelta(hours=1))  # the store ships it: a live webhook, after the import
+    with services.session_factory() as session, session.begin():
+        services.ingest.record_fulfillment(session, FulfillmentIn("s1", "o1", clock.now()), clock.now())
+    clock.advance(timedelta(minutes=5))
+    services.sweeper.run()
+    assert [m.step for m in email.sent] == ["shipped"]
+    clock.advance(timedelta(hours=2))  # 13:05 in New York: a delivered notice's SMS waits for the morning
+    track(services, "delivered")
+    services.sweeper.run()
+    assert [m.step for m in email.sent] == ["shipped", "delivered_notice"]
+
+
+def test_a_step_due_a_minute_after_the_import_is_scheduled_not_backfilled(services, clock, email):
+    now = clock.now()
+    place_order(_importing(services), at=now + timedelta(minutes=1))  # a clock a little ahead of ours
+    assert _steps(services)["confirmation"].status == "pending"
+    clock.advance(timedelta(minutes=2))
+    services.sweeper.run()
+    assert [m.step for m in email.sent] == ["confirmation"]
+
+
+def test_a_step_moved_into_the_past_by_an_imported_event_is_backfilled_too(services, clock, email):
+    now = clock.now()
+    importing = _importing(services)
+    place_order(importing, at=now - timedelta(days=20))
+    with services.session_factory() as session, session.begin():
+        importing.ingest.record_fulfillment(session, FulfillmentIn("s1", "o1", now - timedelta(days=19),
+                                                                   promised_at=now + timedelta(days=2)), now)
+    assert _steps(services)["delay_notice"].status == "pending"  # promised in two days: still ahead
+    with services.session_factory() as session, session.begin():
+        importing.ingest.record_tracking(session, shipment_external_id="s1", order_external_id="o1",
+                                         status="delayed", at=now - timedelta(days=18), now=now)
+    steps = _steps(services)
+    assert (steps["delay_notice"].status, steps["delay_notice"].last_reason) == ("done", "backfilled")
+    services.sweeper.run()
+    assert email.sent == []
+
+
+def test_an_older_imported_order_never_stops_the_newer_orders_win_back(services, clock):
+    now = clock.now()
+    importing = _importing(services)
+    place_order(importing, n=2, at=now - timedelta(days=30))
+    with services.session_factory() as session, session.begin():
+        importing.ingest.record_fulfillment(session, FulfillmentIn("s2", "o2", now - timedelta(days=29)), now)
+        importing.ingest.record_tracking(session, shipment_external_id="s2", order_external_id="o2",
+                                         status="delivered", at=now - timedelta(days=27), now=now)
+    place_order(importing, n=3, at=now - timedelta(days=200), customer=a_customer(2))  # imported later, older
+    with services.session_factory() as session:
+        winbacks = session.scalars(select(ScheduledStep).where(ScheduledStep.step == "winback_1")).all()
+    assert [(w.order_id, w.status) for w in winbacks] == [(1, "pending")]
+
+
+def test_a_forced_rerun_sends_a_backfilled_step_still_within_its_expiry_on_purpose(services, clock, email):
+    from aftercare.services.rerun import make_due
+
+    place_order(_importing(services), at=clock.now() - timedelta(hours=3))
+    services.sweeper.run()
+    assert email.sent == []
+    with services.session_factory() as session, session.begin():
+        journey_id = session.scalar(select(ScheduledStep.journey_id).limit(1))
+        assert make_due(session, journey_id, "confirmation", reopen_skipped=True, now=clock.now()) == 1
+    services.sweeper.run()
+    assert [m.step for m in email.sent] == ["confirmation"]
