@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -25,8 +26,10 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateNotFound,
+    pass_eval_context,
     select_autoescape,
 )
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context as JinjaContext
 from markupsafe import Markup
 
@@ -109,6 +112,21 @@ def _isolated(variables: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _direct_gettext(lookup: Callable[[str], str]) -> Callable[..., str]:
+    """Jinja's newstyle `gettext` (escape the variables, not the translation; always %-format), calling the
+    catalog directly: Jinja's own wrapper goes through `Context.call` twice per sentence, a quarter of an
+    email's rendering time."""
+
+    @pass_eval_context
+    def gettext(eval_ctx: EvalContext, __string: str, **variables: Any) -> str:
+        text = lookup(__string)
+        if eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    return gettext
+
+
 def _opens_left_to_right(text: str) -> bool:
     """Whether the first strongly directional character of `text` is left to right."""
     for char in text:
@@ -163,8 +181,9 @@ class Renderer:
                 keep_trailing_newline=False,
                 extensions=["jinja2.ext.i18n"],
             )
-            env.install_gettext_translations(  # type: ignore[attr-defined]
-                catalogs.translations(locale, self._catalog_dirs), newstyle=True)
+            translations = catalogs.translations(locale, self._catalog_dirs)
+            env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+            env.globals["gettext"] = env.globals["_"] = _direct_gettext(translations.gettext)
             filters.install(env)
             env.globals.update(self._brand)
             env.filters["inline_css"] = partial(inline_css, brand_color=self._brand["brand_color"])
