@@ -145,3 +145,16 @@ def test_a_brazilian_customer_reads_portuguese_with_brazilian_money_and_dates() 
     assert email.subject == "Pedido #1042 confirmado — obrigado"
     assert '<html lang="pt-BR" dir="ltr"' in email.html and "Olá, João," in email.text
     assert "R$\xa0409,84" in email.text  # Babel's pt_BR currency format, not US dollars
+
+
+def test_a_per_locale_template_keeps_the_vip_thanks_it_had(tmp_path: Path) -> None:
+    """Steps written per locale before the shared layout greet VIPs as they did; converted ones choose."""
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "hello.email.html").write_text(
+        '{% block subject %}Hi{% endblock %}{% block html %}{% import "en/_email.html" as ui with context %}'
+        "{% call ui.page(store_name, marketing=true) %}{{ ui.greeting() }}{% endcall %}{% endblock %}"
+        '{% block text %}{% import "en/_email.txt" as tx with context %}{{ tx.greeting() }}{% endblock %}',
+        encoding="utf-8")
+    email = Renderer(store_dirs=(tmp_path,)).render_email("hello", "en", sample_context("hello", vip=True))
+    assert "Thank you for being one of our VIP members." in email.html
+    assert "Thank you for being one of our VIP members." in email.text
