@@ -119,7 +119,9 @@ def build_services(
                     points_per_unit=timings.points_per_currency_unit,
                     lapse_rule=load_rule(settings.winback_rule, settings.resolved_winback_rule_file,
                                          timings.winback_lapse_days),
-                    winback_offset=timedelta(days=timings.winback_sequence_days[0]))
+                    winback_offset=timedelta(days=timings.winback_sequence_days[0]),
+                    review_points=timings.review_points if timings.review_points_enabled else 0,
+                    referral_bonus_points=timings.referral_bonus_points if timings.referral_bonus_enabled else 0)
     context_settings = ContextSettings(
         store_name=settings.store_name, support_email=settings.support_email,
         cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,

@@ -43,6 +43,22 @@ class JourneyTimings(BaseSettings):
     points_per_currency_unit: float = 1.0
     points_reward_threshold: int = 500
 
+    # After it arrives (issue 14): each step can be switched off (`AFTERCARE_JOURNEY_<NAME>_ENABLED=false`).
+    review_reminder_enabled: bool = True
+    review_reminder_days: float = 7.0
+    review_request_per_product_days: float = 365.0  # one request per product per this many days, across orders
+    review_photo_prompt_vip: bool = False  # ask VIP customers for a photo or video with their review
+    tier_up_notice_enabled: bool = True
+    tier_down_notice: bool = False  # a notice on a tier drop too (off: none)
+    points_statement_enabled: bool = True
+    points_statement_active_days: float = 183.0  # only customers with an order in this window
+    points_statement_quiet_days: float = 7.0  # ...and no loyalty email in this window
+    referral_invite_enabled: bool = True
+    referral_bonus_enabled: bool = True
+    referral_bonus_points: int = 250
+    review_points_enabled: bool = True
+    review_points: int = 50
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")

@@ -1,0 +1,187 @@
+"""Issue 14's steps through simulated time: the store's events arrive signed at POST /webhooks/events, the
+sweep runs every tick, and the recording fakes say what went out, when, and how often."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from aftercare.bootstrap import build_services
+from aftercare.db.models import Customer, Message, ScheduledStep
+from aftercare.services.commands import ItemIn
+from aftercare.webhooks.app import create_app
+from tests.conftest import START, make_settings, run_until
+from tests.journeys import a_customer, answer_csat, fulfil, place_order, track
+
+SECRET = "after-it-arrives-events-secret"
+GRINDER = (ItemIn("sku-a", "Espresso Machine", 1, Decimal("349.00"), "appliances"),
+           ItemIn("sku-c", "Burr Grinder", 1, Decimal("99.00"), "appliances"))
+
+
+@pytest.fixture
+def services(tmp_path, clock, email, sms):
+    built = build_services(make_settings(tmp_path, events_webhook_secret=SECRET), clock=clock, email=email, sms=sms)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def post_event(services):
+    client = TestClient(create_app(lambda: services))
+
+    def post(name: str, customer: str, key: str, **data: object) -> dict:
+        raw = json.dumps({"name": name, "customer": customer, "idempotency_key": key,
+                          "occurred_at": services.clock.now().isoformat(), "data": data}).encode()
+        digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        headers = {"X-Aftercare-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+        response = client.post("/webhooks/events", content=raw, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return post
+
+
+def sent(fake, step: str, to: str | None = None) -> list:
+    return [m for m in fake.sent if m.step == step and (to is None or m.to == to)]
+
+
+def delivered_order(services, clock, n: int, customer, **overrides) -> int:
+    order_id = place_order(services, n=n, customer=customer, **overrides)
+    fulfil(services, n)
+    track(services, "delivered", n)
+    return order_id
+
+
+class TestReviews:
+    def test_one_reminder_a_week_later_only_without_a_review(self, services, clock, email, post_event):
+        quiet = a_customer(1, phone=None)
+        reviewer = a_customer(2, phone=None)
+        first = delivered_order(services, clock, 1, quiet)
+        second = delivered_order(services, clock, 2, reviewer)
+        run_until(services, clock, START + timedelta(days=3, hours=1), tick=timedelta(hours=6))
+        answer_csat(services, first, 5)
+        answer_csat(services, second, 5)
+        run_until(services, clock, clock.now() + timedelta(days=2, hours=1), tick=timedelta(hours=6))
+        assert len(sent(email, "review_request")) == 2
+        # The second customer reviews one product at the review destination, reported as a store event.
+        assert post_event("review.created", "c2", "rv-1", product="sku-a", rating=4)["status"] == "stored"
+        run_until(services, clock, clock.now() + timedelta(days=8), tick=timedelta(hours=6))
+        [reminder] = sent(email, "review_reminder")
+        assert reminder.to == "c1@example.com" and reminder.marketing and "/review?t=" in reminder.text
+        with services.session_factory() as session:
+            skipped = session.scalar(select(Message).where(Message.step == "review_reminder",
+                                                           Message.customer_id != reminder_customer(session)))
+        assert skipped.status == "skipped" and skipped.reason == "already_reviewed"
+        run_until(services, clock, clock.now() + timedelta(days=20), tick=timedelta(days=1))
+        assert len(sent(email, "review_reminder")) == 1  # one reminder, never a second
+
+    def test_a_delivered_request_never_opened_gets_no_reminder(self, services, clock, email):
+        order_id = delivered_order(services, clock, 1, a_customer(1, phone=None))
+        run_until(services, clock, START + timedelta(days=3, hours=1), tick=timedelta(hours=6))
+        answer_csat(services, order_id, 5)
+        run_until(services, clock, clock.now() + timedelta(days=2, hours=1), tick=timedelta(hours=6))
+        with services.session_factory() as session, session.begin():  # SendGrid reported it delivered, no open
+            session.execute(update(Message).where(Message.step == "review_request").values(status="delivered"))
+        run_until(services, clock, clock.now() + timedelta(days=8), tick=timedelta(hours=6))
+        assert sent(email, "review_reminder") == []
+        with services.session_factory() as session:
+            reminder = session.scalar(select(Message).where(Message.step == "review_reminder"))
+        assert reminder.reason == "reviews.request_not_opened"
+
+    def test_a_product_is_asked_about_once_a_year_across_orders(self, services, clock, email):
+        first = delivered_order(services, clock, 1, a_customer(1, phone=None))
+        run_until(services, clock, START + timedelta(days=3, hours=1), tick=timedelta(hours=6))
+        answer_csat(services, first, 5)
+        run_until(services, clock, clock.now() + timedelta(days=3), tick=timedelta(hours=6))
+        [asked] = sent(email, "review_request")
+        assert "Espresso Machine" in asked.text and "Beans" in asked.text
+        second = delivered_order(services, clock, 2, a_customer(1, phone=None), items=GRINDER)
+        run_until(services, clock, clock.now() + timedelta(days=3, hours=1), tick=timedelta(hours=6))
+        answer_csat(services, second, 5)
+        run_until(services, clock, clock.now() + timedelta(days=3), tick=timedelta(hours=6))
+        [_, again] = sent(email, "review_request")
+        assert "Burr Grinder" in again.text and "Espresso Machine" not in again.text
+
+
+def reminder_customer(session) -> int:
+    return session.scalar(select(Customer.id).where(Customer.external_id == "c1"))
+
+
+class TestLoyaltyMoments:
+    def test_two_tier_ups_before_the_next_order_are_two_notices_once_each(self, services, clock, email, post_event):
+        place_order(services, customer=a_customer(1, phone=None))
+        run_until(services, clock, START + timedelta(hours=2))
+        up = [("t-1", "Silver", 2, 1), ("t-2", "Gold", 3, 2)]
+        for key, tier, new, old in up:
+            post_event("loyalty.tier_changed", "c1", key, new_tier=tier, new_rank=new, old_rank=old)
+            assert post_event("loyalty.tier_changed", "c1", key, new_tier=tier, new_rank=new,
+                              old_rank=old)["status"] == "duplicate"
+            run_until(services, clock, clock.now() + timedelta(days=1, hours=1), tick=timedelta(hours=3))
+        # The same tier again under a new key, and a drop: nothing new (no notice on a drop by default).
+        post_event("loyalty.tier_changed", "c1", "t-3", new_tier="Gold", new_rank=3, old_rank=2)
+        post_event("loyalty.tier_changed", "c1", "t-4", new_tier="Silver", new_rank=2, old_rank=3)
+        place_order(services, n=2, customer=a_customer(1, phone=None))
+        run_until(services, clock, clock.now() + timedelta(days=5), tick=timedelta(hours=6))
+        notices = sent(email, "tier_up_notice")
+        assert [("Silver" in m.text, "Gold" in m.text) for m in notices] == [(True, False), (False, True)]
+
+    def test_the_monthly_statement_waits_a_week_after_a_loyalty_email_and_stops_for_the_inactive(
+            self, services, clock, email):
+        expiring = dict(points_balance=700, points_expiring=100, points_expire_at=START + timedelta(days=57))
+        place_order(services, n=1, customer=a_customer(1, phone=None, points_balance=700))
+        place_order(services, n=2, customer=a_customer(2, phone=None, **expiring))
+        run_until(services, clock, datetime(2026, 5, 2, tzinfo=UTC), tick=timedelta(hours=12))
+        with services.session_factory() as session:
+            rows = session.execute(select(Message.customer_id, Message.sent_at, Message.step)
+                                   .where(Message.step.in_(("points_statement", "points_expiry_30")),
+                                          Message.status == "sent").order_by(Message.sent_at)).all()
+        by = {(cid, step): [] for cid, _, step in rows}
+        for cid, at, step in rows:
+            by[(cid, step)].append(at.replace(tzinfo=UTC) if at.tzinfo is None else at)
+        c1, c2 = 1, 2
+        assert [at.date() for at in by[(c1, "points_statement")]] == [datetime(2026, 4, 1).date(),
+                                                                      datetime(2026, 5, 1).date()]
+        [reminder] = by[(c2, "points_expiry_30")]
+        first_statement = by[(c2, "points_statement")][0]
+        assert first_statement >= reminder + timedelta(days=7) > datetime(2026, 4, 1, 15, tzinfo=UTC)
+        statement = sent(email, "points_statement", "c1@example.com")[0]
+        # 700 points, plus 398 for the order; a reward per 500 points: two unclaimed, 402 to the next.
+        assert "1,098 points" in statement.text and "2 unclaimed reward(s)" in statement.text
+        assert "402 more points" in statement.text
+
+    def test_a_five_star_review_earns_points_and_a_referral_invitation_and_a_referral_order_a_bonus(
+            self, services, clock, email, post_event):
+        place_order(services, customer=a_customer(1, phone=None))
+        run_until(services, clock, START + timedelta(days=2))
+        with services.session_factory() as session:
+            before = session.scalar(select(Customer.points_balance))
+        post_event("review.created", "c1", "rv-1", product="sku-a", rating=5)
+        post_event("review.created", "c1", "rv-1b", product="sku-a", rating=5)  # the same review again
+        run_until(services, clock, clock.now() + timedelta(hours=3))
+        [thanks] = sent(email, "review_points")
+        [invite] = sent(email, "referral_invite")
+        assert "50 points" in thanks.text and not thanks.marketing
+        assert "/refer?t=" in invite.text and invite.marketing
+        post_event("referral.ordered", "c1", "ref-o-77", referred_order="o-77")
+        run_until(services, clock, clock.now() + timedelta(hours=2))
+        [bonus] = sent(email, "referral_bonus")
+        assert "250 bonus points" in bonus.text
+        with services.session_factory() as session:
+            assert session.scalar(select(Customer.points_balance)) == before + 50 + 250
+            steps = session.scalars(select(ScheduledStep.step).where(ScheduledStep.scope == "customer")).all()
+        assert steps.count("referral_invite") == 1 and steps.count("review_points") == 1
+
+    def test_a_malformed_review_event_is_refused_and_changes_nothing(self, services):
+        client = TestClient(create_app(lambda: services))
+        raw = json.dumps({"name": "review.created", "customer": "c1", "idempotency_key": "bad",
+                          "data": {"product": "sku-a", "rating": 9}}).encode()
+        digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        response = client.post("/webhooks/events", content=raw, headers={"X-Aftercare-Signature": f"sha256={digest}"})
+        assert response.status_code == 400
