@@ -58,6 +58,12 @@ class JourneyTimings(BaseSettings):
     referral_bonus_points: int = 250
     review_points_enabled: bool = True
     review_points: int = 50
+    replenishment_enabled: bool = True
+    replenishment_lead_days: float = 5.0  # remind this many days before a product runs out
+    replenishment_late_days: float = 14.0  # past this after it ran out, a reminder is stale: skipped
+    # The product's median reorder interval stands in for a missing use cycle once this many customers of the
+    # store have bought it more than once (0: never; use cycles from the catalog only).
+    replenishment_min_repeat_buyers: int = 20
 
 
 class Settings(BaseSettings):

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from aftercare.bootstrap import build_services
-from aftercare.db.models import Customer, Message, ScheduledStep
-from aftercare.services.commands import ItemIn
+from aftercare.db.models import Customer, Message, Product, ScheduledStep
+from aftercare.services.commands import ItemIn, RefundIn
 from aftercare.webhooks.app import create_app
 from tests.conftest import START, make_settings, run_until
 from tests.journeys import a_customer, answer_csat, fulfil, place_order, track
@@ -185,3 +185,70 @@ class TestLoyaltyMoments:
         digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
         response = client.post("/webhooks/events", content=raw, headers={"X-Aftercare-Signature": f"sha256={digest}"})
         assert response.status_code == 400
+
+
+def catalog(services, **cycles: int | None) -> None:
+    with services.session_factory() as session, session.begin():
+        for pid, days_ in cycles.items():
+            session.merge(Product(id=pid, title=pid, category="coffee", use_cycle_days=days_,
+                                  url=f"https://shop.example/p/{pid}"))
+
+
+class TestReplenishment:
+    BEANS_AND_FILTERS = (ItemIn("sku-beans", "House Beans", 1, Decimal("24.50"), "coffee"),
+                         ItemIn("sku-filters", "Paper Filters", 1, Decimal("6.50"), "accessories"))
+
+    def test_two_products_with_different_use_cycles_in_one_order_get_one_reminder_each(self, services, clock,
+                                                                                          email):
+        catalog(services, **{"sku-beans": 30, "sku-filters": 60})
+        delivered_order(services, clock, 1, a_customer(1, phone=None), items=self.BEANS_AND_FILTERS)
+        delivered = clock.now()
+        run_until(services, clock, delivered + timedelta(days=80), tick=timedelta(hours=12))
+        reminders = sent(email, "restock_reminder")
+        assert [("House Beans" in m.text, "Paper Filters" in m.text) for m in reminders] == [(True, False),
+                                                                                           (False, True)]
+        assert "https://shop.example/p/sku-beans" in reminders[0].text
+        with services.session_factory() as session:
+            times = session.scalars(select(Message.sent_at).where(Message.step == "restock_reminder")
+                                    .order_by(Message.sent_at)).all()
+        for at, cycle in zip(times, (30, 60), strict=True):  # 5 days before it runs out (a cap may hold it a day)
+            lead = delivered + timedelta(days=cycle - 5)
+            assert lead <= at.replace(tzinfo=UTC) <= lead + timedelta(days=1)
+
+    def test_reordered_returned_or_rated_low_products_get_none(self, services, clock, email, post_event):
+        catalog(services, **{"sku-beans": 30, "sku-filters": 30, "sku-a": 30})
+        items = (*self.BEANS_AND_FILTERS, ItemIn("sku-a", "Espresso Machine", 1, Decimal("349.00"), "appliances"))
+        delivered_order(services, clock, 1, a_customer(1, phone=None), items=items)
+        with services.session_factory() as session, session.begin():
+            services.ingest.record_refund(session, RefundIn("r1", "o1", clock.now(), ("sku-a",), Decimal("349.00")),
+                                          clock.now())
+        post_event("review.created", "c1", "rv-1", product="sku-filters", rating=2)
+        run_until(services, clock, clock.now() + timedelta(days=10), tick=timedelta(hours=12))
+        place_order(services, n=2, customer=a_customer(1, phone=None), items=self.BEANS_AND_FILTERS[:1])
+        run_until(services, clock, clock.now() + timedelta(days=30), tick=timedelta(hours=12))
+        assert sent(email, "restock_reminder") == []
+        with services.session_factory() as session:
+            reasons = dict(session.execute(select(ScheduledStep.item, ScheduledStep.last_reason).where(
+                ScheduledStep.step == "restock_reminder", ScheduledStep.order_id == 1)).all())
+        assert reasons == {"sku-beans": "replenishment.reordered", "sku-filters": "replenishment.rated_low",
+                           "sku-a": "replenishment.returned"}
+
+    def test_without_a_use_cycle_the_stores_median_reorder_interval_times_it(self, tmp_path, clock, email, sms):
+        services = build_services(make_settings(tmp_path, journey={"replenishment_min_repeat_buyers": 2}),
+                                  clock=clock, email=email, sms=sms)
+        catalog(services, **{"sku-beans": None})
+        beans = self.BEANS_AND_FILTERS[:1]
+        for n, customer in ((11, 11), (12, 12)):  # two repeat buyers, each reordering after 20 days
+            place_order(services, n=n, customer=a_customer(customer, consents=()), items=beans,
+                        at=START - timedelta(days=60))
+            place_order(services, n=n + 10, customer=a_customer(customer, consents=()), items=beans,
+                        at=START - timedelta(days=40))
+        delivered_order(services, clock, 1, a_customer(1, phone=None), items=beans)
+        delivered = clock.now()
+        run_until(services, clock, delivered + timedelta(days=30), tick=timedelta(hours=12))
+        [reminder] = sent(email, "restock_reminder", "c1@example.com")
+        with services.session_factory() as session:
+            at = session.scalar(select(Message.sent_at).where(Message.step == "restock_reminder",
+                                                              Message.status == "sent"))
+        assert delivered + timedelta(days=15) <= at.replace(tzinfo=UTC) <= delivered + timedelta(days=16)
+        services.engine.dispose()

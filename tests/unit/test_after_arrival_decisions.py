@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from aftercare.domain.decisions import Defer, DueStep, Send, Skip, decide
+from aftercare.domain.state import ItemState
 from aftercare.domain.vocabulary import Reason
 from aftercare.journeys import default_steps, events
 from aftercare.journeys.default.loyalty_moments import LoyaltyActivity, next_statement
+from aftercare.journeys.default.replenishment import Supply
 from aftercare.journeys.default.reviews import ReviewAsks
 from aftercare.journeys.events import Event
 from aftercare.settings import JourneyTimings
@@ -148,3 +151,45 @@ class TestReviewAndReferralMoments:
         event = Event(trigger.event, NOON_NY, data)
         assert trigger.due_at(event) == NOON_NY and notice.occurrence_of(event) == occurrence
         assert trigger.due_at(Event(trigger.event, NOON_NY, {**data, "points": 0})) is None  # nothing earned
+
+
+class TestReplenishment:
+    DELIVERED = NOON_NY - timedelta(days=7)
+    ORDER = an_order(delivered_at=NOON_NY - timedelta(days=7),
+                     items=(ItemState("sku-a", quantity=1), ItemState("sku-b", quantity=2)))
+    SUPPLY = Supply({"sku-a": 30.0, "sku-b": 20.0}, frozenset({"sku-b"}), {})
+
+    def decide_for(self, product: str, now: datetime, **state: object) -> object:
+        facts = {"supply": state.pop("supply", self.SUPPLY)}
+        order = state.pop("order", self.ORDER)
+        step = DueStep(JOURNEY.step("restock_reminder"), self.DELIVERED, now, occurrence=product, item=product)
+        return decide(step, a_state(order=order, facts=facts, **state), now, POLICY)
+
+    @pytest.mark.parametrize(("product", "days_after_delivery", "expected"), [
+        ("sku-a", 7, Defer(DELIVERED + timedelta(days=25), "replenishment.not_yet")),  # 30-day cycle, 5 ahead
+        ("sku-a", 25, "send"),
+        ("sku-b", 25, Defer(DELIVERED + timedelta(days=35), "replenishment.not_yet")),  # 2 units of 20 days
+        ("sku-b", 35, "send"),
+        ("sku-a", 25 + 5 + 14 + 1, Skip("replenishment.too_late")),  # a catch-up long after it ran out
+    ])
+    def test_due_a_few_days_before_each_product_runs_out(self, product, days_after_delivery, expected):
+        decision = self.decide_for(product, self.DELIVERED + timedelta(days=days_after_delivery))
+        assert (decision == expected) if not isinstance(expected, str) else isinstance(decision, Send)
+
+    @pytest.mark.parametrize(("overrides", "expected"), [
+        ({"order": replace(ORDER, returned_product_ids=frozenset({"sku-a"}))}, Skip("replenishment.returned")),
+        ({"reviews": {"sku-a": 2}}, Skip("replenishment.rated_low")),
+        ({"reviews": {"sku-a": 1}}, Skip("replenishment.rated_low")),
+        ({"reviews": {"sku-a": 3}}, "send"),
+        ({"supply": replace(SUPPLY, last_ordered={"sku-a": NOON_NY})}, Skip("replenishment.reordered")),
+        ({"supply": replace(SUPPLY, last_ordered={"sku-a": ORDER.placed_at})}, "send"),  # this very order
+        ({"supply": replace(SUPPLY, cycles={})}, Skip("replenishment.no_use_cycle")),
+    ])
+    def test_skipped_once_reordered_returned_or_rated_low(self, overrides, expected):
+        decision = self.decide_for("sku-a", self.DELIVERED + timedelta(days=26), **overrides)
+        assert (decision == expected) if not isinstance(expected, str) else isinstance(decision, Send)
+
+    def test_it_says_where_the_timing_came_from(self):
+        at = self.DELIVERED + timedelta(days=36)
+        assert self.decide_for("sku-b", at).data == {"cycle_source": "reorders"}
+        assert self.decide_for("sku-a", at - timedelta(days=10)).data == {"cycle_source": "catalog"}

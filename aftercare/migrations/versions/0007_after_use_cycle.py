@@ -1,0 +1,24 @@
+"""products carry a use cycle (days one unit lasts), for the replenishment reminder
+
+Revision ID: 0007_after_use_cycle
+Revises: 0006_occurrences
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0007_after_use_cycle'
+down_revision = '0006_occurrences'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('products', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('use_cycle_days', sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('products', schema=None) as batch_op:
+        batch_op.drop_column('use_cycle_days')
