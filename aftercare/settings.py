@@ -64,6 +64,9 @@ class JourneyTimings(BaseSettings):
     # The product's median reorder interval stands in for a missing use cycle once this many customers of the
     # store have bought it more than once (0: never; use cycles from the catalog only).
     replenishment_min_repeat_buyers: int = 20
+    subscription_reminders_enabled: bool = True
+    renewal_reminder_days: float = 3.0  # the renewal reminder, this many days before each renewal
+    payment_failed_notice_enabled: bool = True
 
 
 class Settings(BaseSettings):
@@ -226,6 +229,15 @@ class Settings(BaseSettings):
         default=None,
         description="The store's referral landing page with the referrer's code: e.g. https://shop.example/r/{code}.",
     )
+    subscription_portal_url_template: str | None = Field(
+        default=None,
+        description=(
+            "The store's subscription portal, where a renewal reminder's and a failed-payment notice's signed links "
+            "land: placeholders {subscription_id}, {action} (skip, swap, reschedule, cancel, payment) and {token} "
+            "(our signed token, which the portal may verify with the link secret to sign the customer in), e.g. "
+            "https://shop.example/portal/{subscription_id}?do={action}&t={token}."
+        ),
+    )
 
     # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
     fault_after_sends: int | None = None
@@ -264,6 +276,7 @@ class Settings(BaseSettings):
             ("review_url_template", REVIEW_FIELDS),
             ("review_fallback_url", ()),
             ("referral_url_template", REFERRAL_FIELDS),
+            ("subscription_portal_url_template", SUBSCRIPTION_FIELDS),
         ):
             template = getattr(self, name)
             if template is not None:
@@ -309,6 +322,7 @@ class Settings(BaseSettings):
 
 REVIEW_FIELDS = ("product_id", "handle")
 REFERRAL_FIELDS = ("code",)
+SUBSCRIPTION_FIELDS = ("subscription_id", "action", "token")
 
 
 def check_url_template(name: str, template: str, fields: tuple[str, ...]) -> None:

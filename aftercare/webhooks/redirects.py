@@ -62,6 +62,15 @@ def referral_destination(settings: Settings, code: str) -> str | None:
     return _fill(template, {"code": code}) if template else None
 
 
+SUBSCRIPTION_ACTIONS = frozenset({"manage", "skip", "swap", "reschedule", "cancel", "payment"})
+
+
+def subscription_destination(settings: Settings, subscription_id: str, action: str, token: str) -> str | None:
+    template = settings.subscription_portal_url_template
+    return _fill(template, {"subscription_id": subscription_id, "action": action, "token": token}) if template \
+        else None
+
+
 def _review_target(services: Services, order_id: int, product_id: str | None) -> tuple[str | None, str | None]:
     """The product reviewed (the link's, else the order's first item) and its handle, if known."""
     with services.session_factory() as session:
@@ -137,5 +146,22 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         await run_in_threadpool(_record_click, services, "referral_click", {"c": customer_id, "code": code})
         destination = referral_destination(services.settings, code)
         return _go(destination) if destination else _unavailable(services, "referral")
+
+    @router.get("/subscription", response_model=None)
+    async def subscription(request: Request, t: str | None = None) -> Response:
+        """A renewal reminder's or failed-payment notice's link: no password, the signature is the sign-in; on
+        to the store's portal for the one subscription and action the link was made for."""
+        services = services_factory()
+        claims = _verified(services, t, "subscription")
+        if isinstance(claims, HTMLResponse):
+            return claims
+        customer_id, sub, action = claims.get("c"), claims.get("s"), claims.get("a")
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool) or not isinstance(sub, str) \
+                or action not in SUBSCRIPTION_ACTIONS:
+            return error_page(services, 400, "The link is incomplete.")
+        click = {"c": customer_id, "s": sub, "a": action}
+        await run_in_threadpool(_record_click, services, "subscription_click", click)
+        destination = subscription_destination(services.settings, sub, str(action), t or "")
+        return _go(destination) if destination else _unavailable(services, "subscription")
 
     return router

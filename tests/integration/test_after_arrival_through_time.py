@@ -252,3 +252,62 @@ class TestReplenishment:
                                                               Message.status == "sent"))
         assert delivered + timedelta(days=15) <= at.replace(tzinfo=UTC) <= delivered + timedelta(days=16)
         services.engine.dispose()
+
+
+class TestSubscriptions:
+    @pytest.fixture
+    def services(self, tmp_path, clock, email, sms):
+        portal = "https://shop.example/portal/{subscription_id}?do={action}&t={token}"
+        built = build_services(make_settings(tmp_path, events_webhook_secret=SECRET,
+                                             subscription_portal_url_template=portal),
+                               clock=clock, email=email, sms=sms)
+        yield built
+        built.engine.dispose()
+
+    def test_a_reminder_three_days_before_each_renewal_by_sms_with_a_passwordless_link(
+            self, services, clock, sms, post_event):
+        place_order(services, customer=a_customer(1))
+        first, second = START + timedelta(days=10), START + timedelta(days=40)
+        post_event("subscription.renewal_upcoming", "c1", "ren-1", subscription="sub-9", renews_at=first.isoformat())
+        run_until(services, clock, first - timedelta(days=3, hours=1), tick=timedelta(hours=6))
+        assert sent(sms, "renewal_reminder") == []
+        run_until(services, clock, first - timedelta(days=3) + timedelta(hours=1))
+        [reminder] = sent(sms, "renewal_reminder")
+        link = next(w for w in reminder.body.split() if "/subscription?t=" in w)
+        response = TestClient(create_app(lambda: services)).get(link.removeprefix(services.settings.public_base_url),
+                                                               follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("https://shop.example/portal/sub-9?do=manage&t=")
+        # The next renewal, announced after this one: its own reminder.
+        post_event("subscription.renewal_upcoming", "c1", "ren-2", subscription="sub-9", renews_at=second.isoformat())
+        run_until(services, clock, second, tick=timedelta(hours=12))
+        assert len(sent(sms, "renewal_reminder")) == 2
+
+    def test_a_moved_renewal_and_a_cancellation_stop_the_reminder(self, services, clock, sms, email, post_event):
+        place_order(services, customer=a_customer(1))
+        renews, moved = START + timedelta(days=10), START + timedelta(days=24)
+        post_event("subscription.renewal_upcoming", "c1", "ren-1", subscription="sub-9", renews_at=renews.isoformat())
+        run_until(services, clock, START + timedelta(days=2))
+        post_event("subscription.renewal_upcoming", "c1", "ren-1-moved", subscription="sub-9",
+                   renews_at=moved.isoformat())
+        run_until(services, clock, START + timedelta(days=12), tick=timedelta(hours=6))
+        assert sent(sms, "renewal_reminder") == []  # the first date was skipped in the portal: moved
+        post_event("subscription.cancelled", "c1", "cx-1", subscription="sub-9")
+        run_until(services, clock, moved, tick=timedelta(hours=12))
+        assert sent(sms, "renewal_reminder") == [] and sent(email, "renewal_reminder") == []
+        with services.session_factory() as session:
+            rows = dict(session.execute(select(ScheduledStep.occurrence, ScheduledStep.last_reason).where(
+                ScheduledStep.step == "renewal_reminder")).all())
+        assert sorted(rows.values()) == ["subscription.cancelled", "subscription.rescheduled"]
+
+    def test_a_failed_payment_gets_a_link_to_update_the_payment_method(self, services, clock, email, post_event):
+        place_order(services, customer=a_customer(1))
+        post_event("subscription.payment_failed", "c1", "pf-1", subscription="sub-9")
+        post_event("subscription.payment_failed", "c1", "pf-1", subscription="sub-9")  # replayed
+        run_until(services, clock, START + timedelta(hours=2))
+        [notice] = sent(email, "payment_failed_notice")
+        assert not notice.marketing and "/subscription?t=" in notice.text
+        link = next(w for w in notice.text.split() if "/subscription?t=" in w)
+        response = TestClient(create_app(lambda: services)).get(link.removeprefix(services.settings.public_base_url),
+                                                               follow_redirects=False)
+        assert "do=payment" in response.headers["location"]

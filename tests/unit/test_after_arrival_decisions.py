@@ -193,3 +193,58 @@ class TestReplenishment:
         at = self.DELIVERED + timedelta(days=36)
         assert self.decide_for("sku-b", at).data == {"cycle_source": "reorders"}
         assert self.decide_for("sku-a", at - timedelta(days=10)).data == {"cycle_source": "catalog"}
+
+
+class TestSubscriptions:
+    RENEWS = NOON_NY + timedelta(days=1)
+    PAYLOAD = {"subscription": "sub-1", "renews_at": RENEWS.isoformat()}
+
+    def decide_reminder(self, now: datetime, payload: dict | None = None, latest: dict | None = None,
+                        **state: object) -> object:
+        payload = self.PAYLOAD if payload is None else payload
+        step = DueStep(JOURNEY.step("renewal_reminder"), self.RENEWS - timedelta(days=3), now, payload=payload)
+        facts = {"latest_renewals": latest if latest is not None else {"sub-1": payload.get("renews_at")}}
+        return decide(step, a_state(facts=facts, **state), now, POLICY)
+
+    @pytest.mark.parametrize(("renews_in_days", "reminder_days", "due_in_days"), [(10, 3, 7), (10, 5, 5), (2, 3, -1)])
+    def test_due_the_set_number_of_days_before_each_renewal(self, renews_in_days, reminder_days, due_in_days):
+        [reminder] = [s for s in default_steps(JourneyTimings(renewal_reminder_days=reminder_days))
+                      if s.name == "renewal_reminder"]
+        [trigger] = reminder.triggers
+        renews = NOON_NY + timedelta(days=renews_in_days)
+        event = Event(trigger.event, NOON_NY, {"subscription": "sub-1", "renews_at": renews.isoformat()})
+        assert trigger.due_at(event) == NOON_NY + timedelta(days=due_in_days)
+        assert reminder.occurrence_of(event) == f"sub-1:{renews.isoformat()[:20]}"
+        assert trigger.due_at(Event(trigger.event, NOON_NY, {"renews_at": renews.isoformat()})) is None
+
+    @pytest.mark.parametrize(("case", "expected"), [
+        ("due", "sms"),  # SMS first (transactional: the SMS opt-in, no marketing consent needed)
+        ("no_sms_optin", "email"),
+        ("moved", Skip("subscription.rescheduled")),
+        ("passed", Skip("subscription.renewal_passed")),
+    ])
+    def test_sms_first_and_never_for_a_moved_or_past_renewal(self, case, expected):
+        now = NOON_NY
+        kwargs: dict = {}
+        if case == "no_sms_optin":
+            kwargs["consents"] = frozenset()
+        if case == "moved":
+            kwargs["latest"] = {"sub-1": (self.RENEWS + timedelta(days=14)).isoformat()}
+        if case == "passed":
+            now = self.RENEWS - timedelta(minutes=1)
+            kwargs["payload"] = {**self.PAYLOAD, "renews_at": (now - timedelta(hours=1)).isoformat()}
+            kwargs["latest"] = {"sub-1": kwargs["payload"]["renews_at"]}
+        decision = self.decide_reminder(now, **kwargs)
+        if isinstance(expected, Skip):
+            assert decision == expected
+        else:
+            assert isinstance(decision, Send) and decision.channels[0].value == expected
+
+    def test_a_cancellation_stops_reminders_and_payment_notices(self):
+        for name in ("renewal_reminder", "payment_failed_notice"):
+            assert [c.event for c in JOURNEY.step(name).cancel_on] == ["subscription.cancelled"]
+
+    def test_switched_off_neither_is_in_the_journey(self):
+        off = JourneyTimings(subscription_reminders_enabled=False, payment_failed_notice_enabled=False)
+        names = {s.name for s in default_steps(off)}
+        assert not names & {"renewal_reminder", "payment_failed_notice"}

@@ -18,9 +18,17 @@ STEP_DATA = {
     "review_points": {"points_awarded": 50},
     "referral_bonus": {"points_awarded": 250},
     "referral_invite": {},
+    "restock_reminder": {"reorder_url": "https://shop.example/p/beans", "cycle_source": "catalog"},
+    "renewal_reminder": {"subscription_links": {a: f"https://x.example/subscription?t={a}" for a in
+                                                ("manage", "skip", "swap", "reschedule", "cancel")},
+                         "renews_at": None, "subscription_name": "Beans monthly"},
+    "payment_failed_notice": {"subscription_links": {"payment": "https://x.example/subscription?t=payment"},
+                              "renews_at": None, "subscription_name": ""},
 }
 SHOWN = {"review_request": "", "tier_up_notice": "Platinum", "review_points": "50", "referral_bonus": "250",
-         "points_statement": "4"}  # 420 points, a reward per 100: four unclaimed
+         "points_statement": "4",  # 420 points, a reward per 100: four unclaimed
+         "restock_reminder": "https://shop.example/p/beans", "renewal_reminder": "t=cancel",
+         "payment_failed_notice": "t=payment"}
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +62,10 @@ def test_service_recovery_acknowledges_a_vip_after_the_apology_not_before(
     for part in (vip.html, vip.text):
         assert part.index(apology) < part.index(vip_line)
     assert vip_line not in member.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", ["renewal_reminder", "payment_failed_notice"])
+def test_subscription_texts_carry_their_signed_link(renderer: Renderer, step: str, locale: str) -> None:
+    text = renderer.render_sms(step, locale, sample_context(step, locale, extra=STEP_DATA[step]))
+    assert "https://x.example/subscription?t=" in text.body

@@ -17,6 +17,7 @@ from aftercare.journeys.default import (
     replenishment,
     reviews,
     shipping,
+    subscriptions,
     winback,
 )
 from aftercare.journeys.default.after_delivery import CSAT, RECOVERY_NOTICE, SERVICE_RECOVERY, SETUP_GUIDE
@@ -35,7 +36,7 @@ WINBACK_STEPS = (WINBACK_1, WINBACK_2, WINBACK_3)
 # The stages in journey order: each stage module lists its own steps (`STEPS`), so a new built-in step is
 # written in its stage's module and nowhere else.
 STAGES = (order, shipping, after_delivery, reviews, winback, cancellation, loyalty)
-STAGES += (loyalty_moments, replenishment)  # issue 14: after it arrives
+STAGES += (loyalty_moments, replenishment, subscriptions)  # issue 14: after it arrives
 
 
 def default_steps(timings: JourneyTimings | None = None, *, except_: Iterable[str] = ()) -> list[Step]:
