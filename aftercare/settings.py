@@ -67,6 +67,9 @@ class JourneyTimings(BaseSettings):
     subscription_reminders_enabled: bool = True
     renewal_reminder_days: float = 3.0  # the renewal reminder, this many days before each renewal
     payment_failed_notice_enabled: bool = True
+    exchange_offer_enabled: bool = True
+    exchange_bonus_kind: Literal["flat", "percent"] = "percent"  # the bonus on store credit taken instead
+    exchange_bonus_value: float = 10.0  # percent of the return's value, or a flat amount in its currency
 
 
 class Settings(BaseSettings):
@@ -229,6 +232,13 @@ class Settings(BaseSettings):
         default=None,
         description="The store's referral landing page with the referrer's code: e.g. https://shop.example/r/{code}.",
     )
+    returns_portal_url_template: str | None = Field(
+        default=None,
+        description=(
+            "Where an exchange offer's signed links land: placeholders {return_id}, {choice} (exchange or credit) "
+            "and {token} (our signed token), e.g. https://shop.example/returns/{return_id}?choose={choice}&t={token}."
+        ),
+    )
     subscription_portal_url_template: str | None = Field(
         default=None,
         description=(
@@ -277,6 +287,7 @@ class Settings(BaseSettings):
             ("review_fallback_url", ()),
             ("referral_url_template", REFERRAL_FIELDS),
             ("subscription_portal_url_template", SUBSCRIPTION_FIELDS),
+            ("returns_portal_url_template", RETURNS_FIELDS),
         ):
             template = getattr(self, name)
             if template is not None:
@@ -323,6 +334,7 @@ class Settings(BaseSettings):
 REVIEW_FIELDS = ("product_id", "handle")
 REFERRAL_FIELDS = ("code",)
 SUBSCRIPTION_FIELDS = ("subscription_id", "action", "token")
+RETURNS_FIELDS = ("return_id", "choice", "token")
 
 
 def check_url_template(name: str, template: str, fields: tuple[str, ...]) -> None:

@@ -71,6 +71,14 @@ def subscription_destination(settings: Settings, subscription_id: str, action: s
         else None
 
 
+RETURN_CHOICES = frozenset({"exchange", "credit"})
+
+
+def returns_destination(settings: Settings, return_id: str, choice: str, token: str) -> str | None:
+    template = settings.returns_portal_url_template
+    return _fill(template, {"return_id": return_id, "choice": choice, "token": token}) if template else None
+
+
 def _review_target(services: Services, order_id: int, product_id: str | None) -> tuple[str | None, str | None]:
     """The product reviewed (the link's, else the order's first item) and its handle, if known."""
     with services.session_factory() as session:
@@ -163,5 +171,20 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         await run_in_threadpool(_record_click, services, "subscription_click", click)
         destination = subscription_destination(services.settings, sub, str(action), t or "")
         return _go(destination) if destination else _unavailable(services, "subscription")
+
+    @router.get("/return-choice", response_model=None)
+    async def return_choice(request: Request, t: str | None = None) -> Response:
+        """An exchange offer's link: the choice is recorded, then on to the store's returns portal."""
+        services = services_factory()
+        claims = _verified(services, t, "return")
+        if isinstance(claims, HTMLResponse):
+            return claims
+        order_id, return_id, choice = claims.get("o"), claims.get("r"), claims.get("x")
+        if not isinstance(order_id, int) or isinstance(order_id, bool) or not isinstance(return_id, str) \
+                or choice not in RETURN_CHOICES:
+            return error_page(services, 400, "The link is incomplete.")
+        await run_in_threadpool(_record_click, services, "return_choice", {"o": order_id, "x": choice})
+        destination = returns_destination(services.settings, return_id, str(choice), t or "")
+        return _go(destination) if destination else _unavailable(services, "returns")
 
     return router

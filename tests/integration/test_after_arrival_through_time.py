@@ -36,8 +36,8 @@ def services(tmp_path, clock, email, sms):
 def post_event(services):
     client = TestClient(create_app(lambda: services))
 
-    def post(name: str, customer: str, key: str, **data: object) -> dict:
-        raw = json.dumps({"name": name, "customer": customer, "idempotency_key": key,
+    def post(name: str, customer: str, key: str, order: str | None = None, **data: object) -> dict:
+        raw = json.dumps({"name": name, "customer": customer, "idempotency_key": key, "order": order,
                           "occurred_at": services.clock.now().isoformat(), "data": data}).encode()
         digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
         headers = {"X-Aftercare-Signature": f"sha256={digest}", "Content-Type": "application/json"}
@@ -311,3 +311,43 @@ class TestSubscriptions:
         response = TestClient(create_app(lambda: services)).get(link.removeprefix(services.settings.public_base_url),
                                                                follow_redirects=False)
         assert "do=payment" in response.headers["location"]
+
+
+class TestExchangeBeforeRefund:
+    @pytest.fixture
+    def services(self, tmp_path, clock, email, sms):
+        portal = "https://shop.example/returns/{return_id}?choose={choice}&t={token}"
+        settings = make_settings(tmp_path, events_webhook_secret=SECRET, returns_portal_url_template=portal)
+        built = build_services(settings, clock=clock, email=email, sms=sms)
+        yield built
+        built.engine.dispose()
+
+    def test_a_started_return_gets_an_exchange_or_bonus_credit_offer(self, services, clock, email, post_event):
+        delivered_order(services, clock, 1, a_customer(1))
+        run_until(services, clock, START + timedelta(days=2))
+        assert post_event("return.started", "c1", "ret-1", order="o1", products=["sku-b"], **{"return": "R-7"}) \
+            == {"status": "stored", "result": "store_event:1_scheduled"}
+        run_until(services, clock, clock.now() + timedelta(hours=1))
+        [offer] = sent(email, "exchange_offer")
+        # Two bags of beans at $24.50: $49.00, plus the default 10% bonus, $4.90.
+        assert "Beans" in offer.text and "Espresso" not in offer.text and not offer.marketing
+        assert "$53.90" in offer.text and "$4.90" in offer.text
+        links = [w for w in offer.text.split() if "/return-choice?t=" in w]
+        client = TestClient(create_app(lambda: services))
+        targets = [client.get(x.removeprefix(services.settings.public_base_url), follow_redirects=False)
+                   .headers["location"] for x in links]
+        assert sorted(t.split("?")[1].split("&")[0] for t in targets) == ["choose=credit", "choose=exchange"]
+        assert all(t.startswith("https://shop.example/returns/R-7?") for t in targets)
+
+    def test_none_once_refunded(self, services, clock, email, post_event):
+        delivered_order(services, clock, 1, a_customer(1))
+        run_until(services, clock, START + timedelta(days=2))
+        post_event("return.started", "c1", "ret-1", order="o1", products=["sku-b"])
+        with services.session_factory() as session, session.begin():  # the refund lands before the sweep
+            services.ingest.record_refund(session, RefundIn("rf-1", "o1", clock.now(), ("sku-b",), Decimal("49.00")),
+                                          clock.now())
+        run_until(services, clock, clock.now() + timedelta(days=1))
+        assert sent(email, "exchange_offer") == []
+        with services.session_factory() as session:
+            offer = session.scalar(select(Message).where(Message.step == "exchange_offer"))
+        assert offer.status == "skipped" and offer.reason == "returns.already_refunded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -13,6 +14,7 @@ from aftercare.domain.vocabulary import Reason
 from aftercare.journeys import default_steps, events
 from aftercare.journeys.default.loyalty_moments import LoyaltyActivity, next_statement
 from aftercare.journeys.default.replenishment import Supply
+from aftercare.journeys.default.returns import bonus
 from aftercare.journeys.default.reviews import ReviewAsks
 from aftercare.journeys.events import Event
 from aftercare.settings import JourneyTimings
@@ -248,3 +250,36 @@ class TestSubscriptions:
         off = JourneyTimings(subscription_reminders_enabled=False, payment_failed_notice_enabled=False)
         names = {s.name for s in default_steps(off)}
         assert not names & {"renewal_reminder", "payment_failed_notice"}
+
+
+class TestExchangeOffer:
+    def decide_offer(self, payload: dict, refunded: dict | None = None, **order: object) -> object:
+        step = DueStep(JOURNEY.step("exchange_offer"), NOON_NY, NOON_NY, payload=payload)
+        state = a_state(order=an_order(**order), facts={"refunded": refunded or {}})
+        return decide(step, state, NOON_NY, POLICY)
+
+    @pytest.mark.parametrize(("payload", "refunded", "expected"), [
+        ({"products": ["sku-a"]}, {}, ("sku-a",)),
+        ({}, {}, ("sku-a", "sku-b")),  # a return of the whole order
+        ({"products": ["sku-a", "sku-b"]}, {1: frozenset({"sku-b"})}, ("sku-a",)),
+        ({"products": ["sku-a"]}, {1: frozenset({"sku-a"})}, Skip("returns.already_refunded")),
+        ({}, {1: frozenset({"*"})}, Skip("returns.already_refunded")),  # the whole order refunded
+        ({"products": ["sku-a"]}, {2: frozenset({"sku-a"})}, ("sku-a",)),  # another order's refund
+    ])
+    def test_an_offer_before_the_refund_and_none_once_refunded(self, payload, refunded, expected):
+        decision = self.decide_offer(payload, refunded)
+        if isinstance(expected, Skip):
+            assert decision == expected
+        else:
+            assert isinstance(decision, Send) and decision.product_ids == expected
+
+    def test_a_returned_item_still_gets_its_offer_but_a_cancelled_order_none(self):
+        returned = self.decide_offer({"products": ["sku-a"]}, returned_product_ids=frozenset({"sku-a"}))
+        assert isinstance(returned, Send)
+        assert self.decide_offer({"products": ["sku-a"]}, cancelled=True) == Skip(Reason.ORDER_CANCELLED)
+
+    @pytest.mark.parametrize(("kind", "amount", "value", "expected"), [
+        ("percent", 10, "24.50", "2.45"), ("percent", 15, "99.99", "15.00"), ("flat", 5, "24.50", "5.00"),
+        ("flat", -5, "24.50", "0.00"), ("percent", 0, "10", "0.00")])
+    def test_the_credit_bonus_is_flat_or_a_percent(self, kind, amount, value, expected):
+        assert bonus(Decimal(value), kind, amount) == Decimal(expected)

@@ -3,6 +3,9 @@ in the service-recovery apology."""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import pytest
 
 from aftercare.rendering.context import sample_context
@@ -24,11 +27,14 @@ STEP_DATA = {
                          "renews_at": None, "subscription_name": "Beans monthly"},
     "payment_failed_notice": {"subscription_links": {"payment": "https://x.example/subscription?t=payment"},
                               "renews_at": None, "subscription_name": ""},
+    "exchange_offer": {"return_value": Decimal("24.50"), "credit_bonus": Decimal("2.45"),
+                       "credit_total": Decimal("26.95"),
+                       "return_links": {c: f"https://x.example/return-choice?t={c}" for c in ("exchange", "credit")}},
 }
 SHOWN = {"review_request": "", "tier_up_notice": "Platinum", "review_points": "50", "referral_bonus": "250",
          "points_statement": "4",  # 420 points, a reward per 100: four unclaimed
          "restock_reminder": "https://shop.example/p/beans", "renewal_reminder": "t=cancel",
-         "payment_failed_notice": "t=payment"}
+         "payment_failed_notice": "t=payment", "exchange_offer": "t=credit"}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +48,7 @@ def test_each_new_email_shows_its_steps_data(renderer: Renderer, step: str, loca
     email = renderer.render_email(step, locale, sample_context(step, locale, extra=STEP_DATA[step]))
     for part in (email.html, email.text):
         assert SHOWN.get(step, "") in part
+    assert not re.search(r"</?[a-zA-Z][^>]*>", email.text), email.text  # the text part has no markup
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -15,6 +15,7 @@ from aftercare.journeys.default import (
     loyalty_moments,
     order,
     replenishment,
+    returns,
     reviews,
     shipping,
     subscriptions,
@@ -36,7 +37,7 @@ WINBACK_STEPS = (WINBACK_1, WINBACK_2, WINBACK_3)
 # The stages in journey order: each stage module lists its own steps (`STEPS`), so a new built-in step is
 # written in its stage's module and nowhere else.
 STAGES = (order, shipping, after_delivery, reviews, winback, cancellation, loyalty)
-STAGES += (loyalty_moments, replenishment, subscriptions)  # issue 14: after it arrives
+STAGES += (loyalty_moments, replenishment, subscriptions, returns)  # issue 14: after it arrives
 
 
 def default_steps(timings: JourneyTimings | None = None, *, except_: Iterable[str] = ()) -> list[Step]:
