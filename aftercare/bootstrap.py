@@ -131,7 +131,9 @@ def build_services(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,
         email=email, sms=sms, links=links, context_settings=context_settings, ingest=ingest,
         batch_size=settings.sweep_batch_size, lease=timedelta(seconds=settings.sweep_lease_seconds),
-        cross_sell=CrossSeller(clock=clock.now),
+        cross_sell=CrossSeller(clock=clock.now,
+                               returned_category_window=timedelta(days=settings.cross_sell_returned_category_days)),
+        cross_sell_in_transactional=settings.cross_sell_in_transactional,
     )
     if settings.fault_after_sends is not None:
         _install_test_fault(sweeper, settings.fault_after_sends, settings.fault_once_file)

@@ -239,6 +239,11 @@ class Settings(BaseSettings):
             "and {token} (our signed token), e.g. https://shop.example/returns/{return_id}?choose={choice}&t={token}."
         ),
     )
+    # Cross-sell (aftercare/services/cross_sell.py): never a returned, owned, 1-2 star or out-of-stock product,
+    # nor one in the category of an item returned in this window; one promotional block per message at most.
+    cross_sell_returned_category_days: float = 30.0
+    cross_sell_in_transactional: bool = Field(
+        default=False, description="Cross-sell in transactional mail too. Off: none there (the default).")
     subscription_portal_url_template: str | None = Field(
         default=None,
         description=(

@@ -114,6 +114,7 @@ class Product(Base):
     url: Mapped[str | None] = mapped_column(String(500))
     # How many days one unit lasts (a consumable's use cycle), for the replenishment reminder; None: not one.
     use_cycle_days: Mapped[int | None] = mapped_column(Integer)
+    in_stock: Mapped[bool | None] = mapped_column(Boolean)  # False: never cross-sold; None: not known (in stock)
 
 
 class Order(Base):
