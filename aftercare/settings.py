@@ -58,13 +58,13 @@ class JourneyTimings(BaseSettings):
     referral_bonus_points: int = 250
     review_points_enabled: bool = True
     review_points: int = 50
-    replenishment_enabled: bool = True
+    restock_reminder_enabled: bool = True
     replenishment_lead_days: float = 5.0  # remind this many days before a product runs out
     replenishment_late_days: float = 14.0  # past this after it ran out, a reminder is stale: skipped
     # The product's median reorder interval stands in for a missing use cycle once this many customers of the
     # store have bought it more than once (0: never; use cycles from the catalog only).
     replenishment_min_repeat_buyers: int = 20
-    subscription_reminders_enabled: bool = True
+    renewal_reminder_enabled: bool = True
     renewal_reminder_days: float = 3.0  # the renewal reminder, this many days before each renewal
     payment_failed_notice_enabled: bool = True
     exchange_offer_enabled: bool = True

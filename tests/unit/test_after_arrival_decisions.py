@@ -247,7 +247,7 @@ class TestSubscriptions:
             assert [c.event for c in JOURNEY.step(name).cancel_on] == ["subscription.cancelled"]
 
     def test_switched_off_neither_is_in_the_journey(self):
-        off = JourneyTimings(subscription_reminders_enabled=False, payment_failed_notice_enabled=False)
+        off = JourneyTimings(renewal_reminder_enabled=False, payment_failed_notice_enabled=False)
         names = {s.name for s in default_steps(off)}
         assert not names & {"renewal_reminder", "payment_failed_notice"}
 
@@ -283,3 +283,12 @@ class TestExchangeOffer:
         ("flat", -5, "24.50", "0.00"), ("percent", 0, "10", "0.00")])
     def test_the_credit_bonus_is_flat_or_a_percent(self, kind, amount, value, expected):
         assert bonus(Decimal(value), kind, amount) == Decimal(expected)
+
+
+@pytest.mark.parametrize("switch", sorted(f for f in JourneyTimings.model_fields if f.endswith("_enabled")))
+def test_every_new_step_is_switched_off_by_its_own_setting(switch):
+    step_name = {"review_points_enabled": "review_points"}.get(switch, switch.removesuffix("_enabled"))
+    on = {s.name for s in default_steps()}
+    off = {s.name for s in default_steps(JourneyTimings(**{switch: False}))}
+    assert on - off == {step_name}
+    default_steps(JourneyTimings(**{switch: False}), except_=(step_name,))  # still a name a store may leave out

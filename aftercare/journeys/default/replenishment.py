@@ -171,7 +171,7 @@ def _reorder_link(msg: MessageView) -> dict[str, Any]:
 
 
 def replenishment(t: JourneyTimings) -> Step | None:
-    if not t.replenishment_enabled:
+    if not t.restock_reminder_enabled:
         return None
     return step(REPLENISHMENT, marketing, channels=(email, sms), scope=per_item, on=events.DELIVERED,
                 check=_gate(t), needs=(supply(t.replenishment_min_repeat_buyers),), data=_timing,

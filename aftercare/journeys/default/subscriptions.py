@@ -91,7 +91,7 @@ def _links(actions: tuple[str, ...]) -> Any:
 
 
 def renewal_reminder(t: JourneyTimings) -> Step | None:
-    if not t.subscription_reminders_enabled:
+    if not t.renewal_reminder_enabled:
         return None
     before = days(t.renewal_reminder_days)
 
