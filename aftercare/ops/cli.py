@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def explain(order: Annotated[str, typer.Argument(help="Our order id, the store's
             + (f", sent {_when(m.sent_at, zone)}" if m.sent_at else "")
             for m in line.messages
         ) or "-"
-        name = f"{line.step} [{line.occurrence}]" if line.occurrence else line.step
+        # Escaped: an occurrence such as "[up:gold]" or "[sku-beans]" reads as Rich markup and would vanish.
+        name = f"{line.step} {escape('[' + line.occurrence + ']')}" if line.occurrence else line.step
         table.add_row(f"{name}\n[dim]{line.scope}, {line.trigger}[/dim]", line.status, due, decisions, messages)
     console.print(table)
     if timeline.consent is not None and step is None:

@@ -28,6 +28,6 @@ def test_explain_one_step_shows_why_and_until_when_it_waits(services, clock):
     with use_services(services):
         result = runner.invoke(app, ["explain", "#1007", "--step", "restock_reminder"], env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output
-    assert "restock_reminder" in result.output and "item, delivered" in result.output
+    assert "restock_reminder [sku-beans]" in result.output and "item, delivered" in result.output
     assert "replenishment.not_yet" in result.output
     assert "until" in result.output and "confirmation" not in result.output
