@@ -48,6 +48,11 @@ def _renews_at(data: Mapping[str, Any]) -> datetime | None:
         return None
 
 
+def _renewal_key(data: Mapping[str, Any]) -> str:
+    renews = _renews_at(data)
+    return f"{renews:%Y-%m-%dT%H:%MZ}" if renews is not None else str(data.get("renews_at"))[:20]
+
+
 def _subscription(data: Mapping[str, Any]) -> str:
     return str(data.get("subscription") or "")[:40]
 
@@ -101,7 +106,7 @@ def renewal_reminder(t: JourneyTimings) -> Step | None:
 
     return step(RENEWAL_REMINDER, transactional, channels=(sms, email), scope=per_customer,
                 on=RENEWAL_UPCOMING, due=due, cancelled_by=(STOPPED,), needs=(LATEST_RENEWALS,),
-                repeat_key=lambda ev: f"{_subscription(ev.data)}:{str(ev.data.get('renews_at'))[:20]}",
+                repeat_key=lambda ev: f"{_subscription(ev.data)}:{_renewal_key(ev.data)}",
                 check=_still_this_renewal, template_data=_links(ACTIONS), expires=before, sms_segments=3,
                 purpose_text="days before each renewal: skip, swap, reschedule or cancel (signed, no password)")
 
