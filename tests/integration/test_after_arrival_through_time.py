@@ -351,3 +351,38 @@ class TestExchangeBeforeRefund:
         with services.session_factory() as session:
             offer = session.scalar(select(Message).where(Message.step == "exchange_offer"))
         assert offer.status == "skipped" and offer.reason == "returns.already_refunded"
+
+
+def test_every_new_step_runs_on_postgres_too(pg_url, tmp_path, clock, email, sms):
+    """The new steps' batch facts (review asks, loyalty activity, supply, renewals, refunds) on Postgres."""
+    settings = make_settings(tmp_path, database_url=pg_url, events_webhook_secret=SECRET)
+    services = build_services(settings, clock=clock, email=email, sms=sms)
+    try:
+        from aftercare.journeys import send_event
+
+        catalog(services, **{"sku-beans": 30, "sku-filters": 60})
+        order_id = delivered_order(services, clock, 1, a_customer(1, phone=None),
+                                   items=TestReplenishment.BEANS_AND_FILTERS)
+        run_until(services, clock, START + timedelta(days=3, hours=1), tick=timedelta(hours=6))
+        answer_csat(services, order_id, 5)
+        customer = {"customer": "c1"}
+        send_event(services, "loyalty.tier_changed", **customer, idempotency_key="t1",
+                   data={"new_tier": "Gold", "new_rank": 2, "old_rank": 1})
+        send_event(services, "subscription.renewal_upcoming", **customer, idempotency_key="s1",
+                   data={"subscription": "sub-1", "renews_at": (START + timedelta(days=20)).isoformat()})
+        send_event(services, "subscription.payment_failed", **customer, idempotency_key="p1",
+                   data={"subscription": "sub-1"})
+        send_event(services, "return.started", **customer, order="o1", idempotency_key="r1",
+                   data={"products": ["sku-filters"]})
+        run_until(services, clock, clock.now() + timedelta(days=3), tick=timedelta(hours=6))
+        send_event(services, "review.created", **customer, idempotency_key="rv1",
+                   data={"product": "sku-beans", "rating": 5})
+        send_event(services, "referral.ordered", **customer, idempotency_key="ref1",
+                   data={"referred_order": "o-9"})
+        run_until(services, clock, START + timedelta(days=40), tick=timedelta(hours=12))
+        steps = {m.step for m in email.sent}
+        assert {"review_request", "tier_up_notice", "points_statement", "review_points", "referral_invite",
+                "referral_bonus", "restock_reminder", "renewal_reminder", "payment_failed_notice",
+                "exchange_offer"} <= steps, steps
+    finally:
+        services.engine.dispose()
