@@ -62,8 +62,11 @@ class StoreEvent:
                            "data": dict(self.data)}, sort_keys=True, separators=(",", ":"), default=str)
 
     def inbox_item(self) -> dict[str, Any]:
-        return {"source": "store", "dedup_key": f"store:{self.idempotency_key}", "topic": self.name,
-                "headers": {}, "body": self.body()}
+        key = self.idempotency_key
+        if self.name == REFERRAL_ORDERED:  # its bonus is credited once per referred order, whatever the key
+            key = f"{REFERRAL_ORDERED}:{self.customer[:64]}:{self.data['referred_order']}"
+        return {"source": "store", "dedup_key": f"store:{key}", "topic": self.name, "headers": {},
+                "body": self.body()}
 
     @classmethod
     def parse(cls, body: Mapping[str, Any], now: datetime) -> StoreEvent:

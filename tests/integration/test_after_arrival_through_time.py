@@ -170,6 +170,8 @@ class TestLoyaltyMoments:
         assert "50 points" in thanks.text and not thanks.marketing
         assert "/refer?t=" in invite.text and invite.marketing
         post_event("referral.ordered", "c1", "ref-o-77", referred_order="o-77")
+        # The same referred order again under another key: a duplicate, never a second bonus.
+        assert post_event("referral.ordered", "c1", "ref-o-77-again", referred_order="o-77")["status"] == "duplicate"
         run_until(services, clock, clock.now() + timedelta(hours=2))
         [bonus] = sent(email, "referral_bonus")
         assert "250 bonus points" in bonus.text
