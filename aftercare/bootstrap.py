@@ -150,7 +150,9 @@ def build_services(
     ingest = Ingest(journey=journey, points=points,
                     lapse_rule=load_rule(settings.winback_rule, settings.resolved_winback_rule_file,
                                          timings.winback_lapse_days),
-                    winback_offset=timedelta(days=timings.winback_sequence_days[0]))
+                    winback_offset=timedelta(days=timings.winback_sequence_days[0]),
+                    review_points=timings.review_points if timings.review_points_enabled else 0,
+                    referral_bonus_points=timings.referral_bonus_points if timings.referral_bonus_enabled else 0)
     context_settings = ContextSettings(
         store_name=settings.store_name, support_email=settings.support_email,
         cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,
@@ -162,7 +164,9 @@ def build_services(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,
         email=email, sms=sms, links=links, context_settings=context_settings, ingest=ingest,
         batch_size=settings.sweep_batch_size, lease=timedelta(seconds=settings.sweep_lease_seconds),
-        cross_sell=CrossSeller(clock=clock.now),
+        cross_sell=CrossSeller(clock=clock.now,
+                               returned_category_window=timedelta(days=settings.cross_sell_returned_category_days)),
+        cross_sell_in_transactional=settings.cross_sell_in_transactional,
     )
     if settings.fault_after_sends is not None:
         _install_test_fault(sweeper, settings.fault_after_sends, settings.fault_once_file)

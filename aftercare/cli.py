@@ -49,7 +49,8 @@ def demo(
     days: Annotated[int, typer.Option(help="Simulated days to run.")] = 180,
     order_days: Annotated[int, typer.Option(help="Days over which first orders are placed.")] = 90,
     tick_minutes: Annotated[int, typer.Option(help="Simulated minutes between sweeps.")] = 180,
-    home: Annotated[Path, typer.Option(help="Where the demo database and outbox go.")] = Path(".aftercare"),
+    home: Annotated[Path, typer.Option(help="Where the demo database and outbox go.",
+                                       envvar="AFTERCARE_HOME")] = Path(".aftercare"),
 ) -> None:
     """Seed a synthetic store, run 180 simulated days through the real flows, print the funnel."""
     _quiet_prefect()

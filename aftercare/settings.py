@@ -46,6 +46,34 @@ class JourneyTimings(BaseSettings):
     # Built-in currencies (USD EUR GBP KRW SAR AED BRL JPY) earn comparable points without it.
     points_by_currency: dict[str, dict[str, float]] = Field(default_factory=dict)
 
+    # After it arrives (issue 14): each step can be switched off (`AFTERCARE_JOURNEY_<NAME>_ENABLED=false`).
+    review_reminder_enabled: bool = True
+    review_reminder_days: float = 7.0
+    review_request_per_product_days: float = 365.0  # one request per product per this many days, across orders
+    review_photo_prompt_vip: bool = False  # ask VIP customers for a photo or video with their review
+    tier_up_notice_enabled: bool = True
+    tier_down_notice: bool = False  # a notice on a tier drop too (off: none)
+    points_statement_enabled: bool = True
+    points_statement_active_days: float = 183.0  # only customers with an order in this window
+    points_statement_quiet_days: float = 7.0  # ...and no loyalty email in this window
+    referral_invite_enabled: bool = True
+    referral_bonus_enabled: bool = True
+    referral_bonus_points: int = 250
+    review_points_enabled: bool = True
+    review_points: int = 50
+    restock_reminder_enabled: bool = True
+    replenishment_lead_days: float = 5.0  # remind this many days before a product runs out
+    replenishment_late_days: float = 14.0  # past this after it ran out, a reminder is stale: skipped
+    # The product's median reorder interval stands in for a missing use cycle once this many customers of the
+    # store have bought it more than once (0: never; use cycles from the catalog only).
+    replenishment_min_repeat_buyers: int = 20
+    renewal_reminder_enabled: bool = True
+    renewal_reminder_days: float = 3.0  # the renewal reminder, this many days before each renewal
+    payment_failed_notice_enabled: bool = True
+    exchange_offer_enabled: bool = True
+    exchange_bonus_kind: Literal["flat", "percent"] = "percent"  # the bonus on store credit taken instead
+    exchange_bonus_value: float = 10.0  # percent of the return's value, or a flat amount in its currency
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
@@ -237,6 +265,27 @@ class Settings(BaseSettings):
         default=None,
         description="The store's referral landing page with the referrer's code: e.g. https://shop.example/r/{code}.",
     )
+    returns_portal_url_template: str | None = Field(
+        default=None,
+        description=(
+            "Where an exchange offer's signed links land: placeholders {return_id}, {choice} (exchange or credit) "
+            "and {token} (our signed token), e.g. https://shop.example/returns/{return_id}?choose={choice}&t={token}."
+        ),
+    )
+    # Cross-sell (aftercare/services/cross_sell.py): never a returned, owned, 1-2 star or out-of-stock product,
+    # nor one in the category of an item returned in this window; one promotional block per message at most.
+    cross_sell_returned_category_days: float = 30.0
+    cross_sell_in_transactional: bool = Field(
+        default=False, description="Cross-sell in transactional mail too. Off: none there (the default).")
+    subscription_portal_url_template: str | None = Field(
+        default=None,
+        description=(
+            "The store's subscription portal, where a renewal reminder's and a failed-payment notice's signed links "
+            "land: placeholders {subscription_id}, {action} (skip, swap, reschedule, cancel, payment) and {token} "
+            "(our signed token, which the portal may verify with the link secret to sign the customer in), e.g. "
+            "https://shop.example/portal/{subscription_id}?do={action}&t={token}."
+        ),
+    )
 
     # Messages' wording and look (issue 15). A store's own catalogs, merged over ours (later ones win), each
     # holding <locale>/LC_MESSAGES/messages.po: reword any message in any language, or add a language,
@@ -286,6 +335,8 @@ class Settings(BaseSettings):
             ("review_url_template", REVIEW_FIELDS),
             ("review_fallback_url", ()),
             ("referral_url_template", REFERRAL_FIELDS),
+            ("subscription_portal_url_template", SUBSCRIPTION_FIELDS),
+            ("returns_portal_url_template", RETURNS_FIELDS),
         ):
             template = getattr(self, name)
             if template is not None:
@@ -333,6 +384,8 @@ class Settings(BaseSettings):
 
 REVIEW_FIELDS = ("product_id", "handle")
 REFERRAL_FIELDS = ("code",)
+SUBSCRIPTION_FIELDS = ("subscription_id", "action", "token")
+RETURNS_FIELDS = ("return_id", "choice", "token")
 
 
 def check_url_template(name: str, template: str, fields: tuple[str, ...]) -> None:

@@ -31,9 +31,11 @@ def a_state(**overrides: Any) -> CustomerState:
     order = overrides.pop("order", None) or an_order()
     # The batch fact the default journey's loyalty steps read, as the sweep would load it.
     merge = overrides.pop("merge", None) or LoyaltyMerge()
+    # Every other fact the journey's steps need, at its default unless the test gives it (`facts={...}`).
+    facts = {f.name: f.default for f in JOURNEY.facts} | {LOYALTY_MERGE.name: merge} | overrides.pop("facts", {})
     base = CustomerState(
         customer_id=42, locale="en", timezone="America/New_York", order=order, email_valid=True,
-        phone_valid=True, has_phone=True, consents=ALL_CONSENTS, facts={LOYALTY_MERGE.name: merge},
+        phone_valid=True, has_phone=True, consents=ALL_CONSENTS, facts=facts,
     )
     return replace(base, **overrides)
 

@@ -112,6 +112,9 @@ class Product(Base):
     setup_instructions: Mapped[str | None] = mapped_column(Text)
     video_url: Mapped[str | None] = mapped_column(String(500))
     url: Mapped[str | None] = mapped_column(String(500))
+    # How many days one unit lasts (a consumable's use cycle), for the replenishment reminder; None: not one.
+    use_cycle_days: Mapped[int | None] = mapped_column(Integer)
+    in_stock: Mapped[bool | None] = mapped_column(Boolean)  # False: never cross-sold; None: not known (in stock)
 
 
 class Order(Base):

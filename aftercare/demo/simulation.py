@@ -22,8 +22,10 @@ from aftercare.bootstrap import Services
 from aftercare.clock import FrozenClock
 from aftercare.db.models import Customer, Message, Order, Product
 from aftercare.demo.catalog import PRODUCTS
+from aftercare.demo.moments import OUT_OF_STOCK, USE_CYCLE_DAYS, Moments
 from aftercare.demo.population import SyntheticCustomer, make_customers, make_order
-from aftercare.services.commands import FulfillmentIn, RefundIn
+from aftercare.journeys.store_events import REVIEW_CREATED
+from aftercare.services.commands import FulfillmentIn, RefundIn, StoreEventIn
 from aftercare.services.ingest import UnknownOrder
 from aftercare.services.reports import SweepReport
 
@@ -118,9 +120,12 @@ class Simulation:
     guided_orders: set[int] = field(default_factory=set)  # order ids that were sent the setup guide
     order_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     report: SweepReport = field(default_factory=SweepReport)
+    moments: Moments = field(init=False)  # issue 14: subscriptions, exchanges, tiers, referrals (own stream)
+    ordered: set[str] = field(default_factory=set)  # customers with an order planned
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.config.seed)
+        self.moments = Moments(self.config.seed)
 
     # Set-up -------------------------------------------------------------------------------------------
     def seed_store(self) -> None:
@@ -128,7 +133,9 @@ class Simulation:
         with self.services.session_factory() as session, session.begin():
             for pid, title, category, _price, setup, video in PRODUCTS:
                 session.merge(Product(id=pid, title=title, category=category, setup_instructions=setup,
-                                      video_url=video, url=f"https://shop.example.com/p/{pid}"))
+                                      video_url=video, url=f"https://shop.example.com/p/{pid}",
+                                      use_cycle_days=USE_CYCLE_DAYS.get(pid),
+                                      in_stock=False if pid in OUT_OF_STOCK else None))
         for customer in make_customers(self.rng, self.config.customers, now):
             self.customers[customer.data.external_id] = customer
             if self.rng.random() < self.config.csat_answer_share:
@@ -164,6 +171,11 @@ class Simulation:
         else:
             delivered = promised - timedelta(hours=self.rng.randint(0, 40))
         self._at(delivered, "track", ship_id, order.external_id, "delivered")
+        first = customer.data.external_id not in self.ordered
+        self.ordered.add(customer.data.external_id)
+        end = self.config.start + timedelta(days=self.config.days)
+        for when, kind, args in self.moments.after_order(customer.data.external_id, order, delivered, first, end):
+            self._at(when, kind, *args)
         if self.rng.random() < self.config.refund_share:
             product = order.items[0].product_id
             # After the setup guide (due a day after delivery), so the guide can prevent it: see TRUE_EFFECTS.
@@ -216,9 +228,16 @@ class Simulation:
             ingest.record_csat(session, order_id=args[0], score=args[1], channel=args[2], at=when, now=now)
         elif kind == "resolve":
             ingest.resolve_recovery(session, order_id=args[0], at=when, now=now, resolution="refund issued")
-        elif kind == "review":
-            ingest.record_review(session, customer_id=args[0], product_id=args[1], rating=args[2], at=when,
-                                 order_id=args[3])
+        elif kind == "review":  # reported by the review destination, as the store's own event
+            customer, order = session.get(Customer, args[0]), session.get(Order, args[3])
+            ingest.record_store_event(session, StoreEventIn(
+                REVIEW_CREATED, customer.external_id, when, f"review-{args[0]}-{args[1]}", order.external_id,
+                {"product": args[1], "rating": args[2]}), now)
+        elif kind == "store":
+            ingest.record_store_event(session, args[0], now)
+        elif kind == "return_refund":
+            if args[0].order_external_id not in self.moments.exchanged:
+                ingest.record_refund(session, args[0], now)
         elif kind in ("stop", "unsub"):
             customer = session.get(Customer, args[0])
             if kind == "stop":
@@ -257,6 +276,8 @@ class Simulation:
             elif m.step in WINBACK_RETURN and rng.random() < WINBACK_RETURN[m.step]:
                 customer = self.customers[m.customer_ext]
                 self._plan_order(customer, now + timedelta(hours=rng.randint(6, 7 * 24)))
+            for when, kind, args in self.moments.react(m.step, m.customer_ext, m.order_ext, now):
+                self._at(when, kind, *args)
             if m.purpose == "marketing":
                 if m.channel == "sms" and rng.random() < 0.02:
                     self._at(now + timedelta(minutes=30), "stop", m.customer_id)

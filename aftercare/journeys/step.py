@@ -101,6 +101,10 @@ class Step:
     promotional: bool = False  # sells something: held (deferred) while the customer has an open recovery case
     to_support: bool = False  # goes to the store's support address, not to the customer (no consent applies)
     urgent: bool = False  # a transactional SMS that may not wait for the morning (a delay, a failed delivery)
+    # Its due time only says when to look; its checks defer it to its real time (a restock reminder, to the
+    # run-out date) and skip what is stale. A history import leaves a past-due occurrence to be decided
+    # instead of recording it `backfilled`.
+    decides_own_time: bool = False
     tags: frozenset[str] = frozenset()
     purpose_text: str = ""
 
@@ -167,6 +171,7 @@ def step(
     promotional: bool = False,
     to_support: bool = False,
     urgent: bool = False,
+    decides_own_time: bool = False,
     tags: Iterable[str] = (),
     purpose_text: str = "",
 ) -> Step:
@@ -176,7 +181,9 @@ def step(
     string (a skip). Both run in the order given, checks first. `repeat_key` makes the step repeat, one
     occurrence per key (the new tier). `templates` is the store's folder of `<locale>/<name>.email.html` and
     `<locale>/<name>.sms.txt`, looked up before the package's. A transactional SMS waits for the
-    customer's morning (AFTERCARE_TRANSACTIONAL_SMS_START_HOUR) unless the step is `urgent`. Every step
+    customer's morning (AFTERCARE_TRANSACTIONAL_SMS_START_HOUR) unless the step is `urgent`. A step that
+    `decides_own_time` (its checks defer it to when it is really due) is decided, not backfilled, by an import
+    that finds it past due. Every step
     expires (default 7 days after its first due time; None: never): a sweep catching up after an outage sends
     nothing stale.
     """
@@ -196,7 +203,7 @@ def step(
         data=data, template_data=template_data, needs=tuple(needs), expires=expires, sms_segments=sms_segments,
         templates=Path(templates) if templates is not None else None, cross_sell=cross_sell, backfill=backfill,
         tags=frozenset(tags), purpose_text=purpose_text, promotional=promotional, to_support=to_support,
-        urgent=urgent,
+        urgent=urgent, decides_own_time=decides_own_time,
     )
 
 

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")  # namespaced: "loyalty.tier_changed"
 
+# Store events the engine also applies to state before the steps they trigger are scheduled (issue 14):
+# a review left at the review destination (recorded once per customer and product, with the review points),
+# and an order placed by someone the customer referred (the referral bonus, once per referred order).
+REVIEW_CREATED = "review.created"  # data: product (id), rating (1-5)
+REFERRAL_ORDERED = "referral.ordered"  # data: referred_order (the new order's external id)
+LOYALTY_TIER_CHANGED = "loyalty.tier_changed"  # data: new_tier, new_rank, old_rank
+
 
 @dataclass(frozen=True)
 class StoreEvent:
@@ -38,6 +45,16 @@ class StoreEvent:
             raise ValueError("idempotency_key: 1-180 characters")
         if not self.customer:
             raise ValueError("customer: the customer's external id")
+        if self.name == REVIEW_CREATED:
+            rating, product = self.data.get("rating"), self.data.get("product")
+            if not isinstance(product, str) or not 0 < len(product) <= 64:
+                raise ValueError("review.created: data.product, the reviewed product's id")
+            if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+                raise ValueError("review.created: data.rating, a whole number 1-5")
+        if self.name == REFERRAL_ORDERED:
+            referred = self.data.get("referred_order")
+            if not isinstance(referred, str) or not 0 < len(referred) <= 64:
+                raise ValueError("referral.ordered: data.referred_order, the referred order's id")
 
     def body(self) -> str:
         return json.dumps({"name": self.name, "customer": self.customer, "order": self.order,
@@ -45,8 +62,11 @@ class StoreEvent:
                            "data": dict(self.data)}, sort_keys=True, separators=(",", ":"), default=str)
 
     def inbox_item(self) -> dict[str, Any]:
-        return {"source": "store", "dedup_key": f"store:{self.idempotency_key}", "topic": self.name,
-                "headers": {}, "body": self.body()}
+        key = self.idempotency_key
+        if self.name == REFERRAL_ORDERED:  # its bonus is credited once per referred order, whatever the key
+            key = f"{REFERRAL_ORDERED}:{self.customer[:64]}:{self.data['referred_order']}"
+        return {"source": "store", "dedup_key": f"store:{key}", "topic": self.name, "headers": {},
+                "body": self.body()}
 
     @classmethod
     def parse(cls, body: Mapping[str, Any], now: datetime) -> StoreEvent:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ def _lag(delta: timedelta) -> str:
 
 
 def explain(order: Annotated[str, typer.Argument(help="Our order id, the store's order number (#1042) or its "
-                                                      "external id.")]) -> None:
+                                                      "external id.")],
+            step: Annotated[str | None, typer.Option(help="Only this step's rows (and no consent tables).")] = None,
+            ) -> None:
     """Print one order's journey: every step, when it was due, what was decided and why, what was sent."""
     from aftercare.bootstrap import get_services
     from aftercare.services.explain import OrderNotFound
@@ -65,28 +68,31 @@ def explain(order: Annotated[str, typer.Argument(help="Our order id, the store's
     for name in ("step", "status", "due", "decisions (when: outcome, reason, until)",
                  "messages (channel template locale: status, provider id, reason)"):
         table.add_column(name, overflow="fold")
-    for step in timeline.steps:
-        due = _when(step.due_at, zone)
-        if step.first_due_at != step.due_at:
-            due = f"first {_when(step.first_due_at, zone)}\nnow {due}"
+    for line in timeline.steps:
+        if step is not None and line.step != step:
+            continue
+        due = _when(line.due_at, zone)
+        if line.first_due_at != line.due_at:
+            due = f"first {_when(line.first_due_at, zone)}\nnow {due}"
         decisions = "\n".join(
             f"{_when(d.decided_at, zone)}: {d.outcome}"
             + (f", {d.reason}" if d.reason else "")
             + (f", until {_when(d.until, zone)}" if d.until else "")
             + (f" [{d.channels}]" if d.channels else "")
-            for d in step.decisions
-        ) or (f"{step.last_outcome}: {step.last_reason}" if step.last_outcome else "(not decided yet)")
+            for d in line.decisions
+        ) or (f"{line.last_outcome}: {line.last_reason}" if line.last_outcome else "(not decided yet)")
         messages = "\n".join(
             f"{m.channel} {m.template or '-'} {m.locale or '-'}: {m.status}"
             + (f", {m.provider or ''} {m.provider_message_id}" if m.provider_message_id else "")
             + (f", {m.reason}" if m.reason else "")
             + (f", sent {_when(m.sent_at, zone)}" if m.sent_at else "")
-            for m in step.messages
+            for m in line.messages
         ) or "-"
-        name = f"{step.step} [{step.occurrence}]" if step.occurrence else step.step
-        table.add_row(f"{name}\n[dim]{step.scope}, {step.trigger}[/dim]", step.status, due, decisions, messages)
+        # Escaped: an occurrence such as "[up:gold]" or "[sku-beans]" reads as Rich markup and would vanish.
+        name = f"{line.step} {escape('[' + line.occurrence + ']')}" if line.occurrence else line.step
+        table.add_row(f"{name}\n[dim]{line.scope}, {line.trigger}[/dim]", line.status, due, decisions, messages)
     console.print(table)
-    if timeline.consent is not None:
+    if timeline.consent is not None and step is None:
         from aftercare.ops.consent_cli import consent_tables
 
         console.print(consent_tables(timeline.consent))

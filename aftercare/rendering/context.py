@@ -24,6 +24,7 @@ class ItemView:
     setup_instructions: str | None = None
     video_url: str | None = None
     review_url: str | None = None
+    url: str | None = None  # the product's page (to reorder it), when the catalog has one
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
             setup_instructions="Rinse the water tank, run two empty cycles, then brew.",
             video_url="https://example.com/videos/espresso-setup",
             review_url="https://example.com/review/sku-espresso",
+            url="https://example.com/p/sku-espresso",
         ),
         ItemView("sku-beans", "House Blend Beans 1kg", "coffee", 2, Decimal("24.50"),
                  review_url="https://example.com/review/sku-beans"),

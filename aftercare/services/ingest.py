@@ -38,6 +38,7 @@ from aftercare.domain.zones import is_zone, resolve_zone
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
+from aftercare.journeys.store_events import REFERRAL_ORDERED, REVIEW_CREATED
 from aftercare.services import consent_ledger, scheduler
 from aftercare.services.commands import (
     EXCEPTION_STATUSES,
@@ -84,6 +85,8 @@ class Ingest:
     # Win-back timed to the customer (AFTERCARE_WINBACK_RULE); None keeps the journey's fixed window.
     lapse_rule: LapseRule | None = None
     winback_offset: timedelta = timedelta(0)  # the sequence's first offset (winback_sequence_days[0])
+    review_points: int = 0  # credited once per (customer, product) when a review is reported
+    referral_bonus_points: int = 0  # credited to the referrer once per referred order
     # Set by a history import (`importing`): steps due by then are recorded `backfilled`, never sent.
     backfill_until: datetime | None = None
 
@@ -363,9 +366,25 @@ class Ingest:
                 .order_by(Order.placed_at.desc(), JourneyRow.id.desc()).limit(1))
             if journey_row is None:
                 raise UnknownStoreCustomer(data.customer_external_id)
+        payload = dict(data.data)
+        if data.name == REVIEW_CREATED:
+            payload["points"] = self._review_reported(session, customer, data, journey_row.order_id)
+        elif data.name == REFERRAL_ORDERED:
+            payload["points"] = self.referral_bonus_points
+            customer.points_balance = (customer.points_balance or 0) + self.referral_bonus_points
         scheduler.cancel_for(session, self.journey, data.name, customer_id=customer.id, now=now)
-        event = Event(data.name, data.occurred_at, dict(data.data))
+        event = Event(data.name, data.occurred_at, payload)
         return self._fire(session, journey_row, event, now=now)
+
+    def _review_reported(self, session: Session, customer: Customer, data: StoreEventIn, order_id: int) -> int:
+        """A review left at the review destination: recorded once per (customer, product), with its points.
+        Returns the points credited (none for a product already reviewed)."""
+        review = self.record_review(session, customer_id=customer.id, product_id=str(data.data["product"]),
+                                    rating=int(data.data["rating"]), at=data.occurred_at, order_id=order_id)
+        if review is None:
+            return 0
+        customer.points_balance = (customer.points_balance or 0) + self.review_points
+        return self.review_points
 
     # -------------------------------------------------------------------------------------------------
     def _fire(self, session: Session, row: JourneyRow, trigger: str | Event, at: datetime | None = None,

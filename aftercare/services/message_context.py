@@ -150,6 +150,8 @@ def _item(row: Any, product: Any, order_id: int, step: str) -> ItemView:
         unit_price=Decimal(row.unit_price),
         setup_instructions=product.setup_instructions if product is not None else None,
         video_url=checked_link(video, field="video_url", order_id=order_id, step=step),
+        url=checked_link(product.url if product is not None else None, field="product_url", order_id=order_id,
+                         step=step),
     )
 
 

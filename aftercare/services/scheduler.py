@@ -87,7 +87,7 @@ def fire(session: Session, journey: Journey, row: JourneyRow, trigger: str | Eve
                 touched.append(spec.name)
             else:
                 continue
-            if backfill_until is not None and due <= backfill_until:
+            if backfill_until is not None and due <= backfill_until and not spec.decides_own_time:
                 backfilled.append(step)
     session.flush()
     for step in backfilled:

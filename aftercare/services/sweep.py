@@ -104,6 +104,7 @@ class Sweeper:
     batch_size: int = 500
     lease: timedelta = timedelta(minutes=5)
     cross_sell: CrossSell | None = None
+    cross_sell_in_transactional: bool = False  # AFTERCARE_CROSS_SELL_IN_TRANSACTIONAL: off, none in transactional mail
     # Test seam: called with a phase name ("reserved", "sending", "sent"); raise to simulate a crash there.
     fault: Callable[[str], None] | None = None
     _is_pg: bool = field(init=False, default=False)
@@ -283,7 +284,9 @@ class Sweeper:
         spec = self.journey.step(step.step)
         customer = batch.customers[step.customer_id]
         cross: tuple[ProductView, ...] = ()
-        if self.cross_sell is not None and spec.cross_sell and decision.cross_sell:
+        # At most one promotional block per message: a referral invitation takes the cross-sell's place.
+        if self.cross_sell is not None and spec.cross_sell and decision.cross_sell and not decision.referral_invite \
+                and (spec.is_marketing or self.cross_sell_in_transactional):
             cross = self.cross_sell(session, batch, step.customer_id, step.order_id)
         ctx = build_context(spec=spec, customer_id=step.customer_id, order_id=step.order_id, decision=decision,
                             batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross,

@@ -236,7 +236,7 @@ def _apply_link(session: Session, services: Services, topic: str, body: dict[str
     """A customer's own choice on our pages counts as said when they made it (`said`, the receipt time),
     even when applied later, with the version of the page's text they saw."""
     ingest = services.ingest
-    if topic in ("review_click", "referral_click"):  # the stored event is the whole record: no choice changes
+    if topic in ("review_click", "referral_click", "subscription_click", "return_choice"):  # the record itself
         return f"{topic}:recorded"
     if topic == "csat":
         answer = ingest.record_csat(

@@ -63,6 +63,23 @@ def referral_destination(settings: Settings, code: str) -> str | None:
     return _fill(template, {"code": code}) if template else None
 
 
+SUBSCRIPTION_ACTIONS = frozenset({"manage", "skip", "swap", "reschedule", "cancel", "payment"})
+
+
+def subscription_destination(settings: Settings, subscription_id: str, action: str, token: str) -> str | None:
+    template = settings.subscription_portal_url_template
+    return _fill(template, {"subscription_id": subscription_id, "action": action, "token": token}) if template \
+        else None
+
+
+RETURN_CHOICES = frozenset({"exchange", "credit"})
+
+
+def returns_destination(settings: Settings, return_id: str, choice: str, token: str) -> str | None:
+    template = settings.returns_portal_url_template
+    return _fill(template, {"return_id": return_id, "choice": choice, "token": token}) if template else None
+
+
 def _review_target(services: Services, order_id: int, product_id: str | None) -> tuple[str | None, str | None]:
     """The product reviewed (the link's, else the order's first item) and its handle, if known."""
     with services.session_factory() as session:
@@ -101,6 +118,8 @@ def _go(url: str) -> Response:
 _UNAVAILABLE = {
     "review": N_("Our review page is not available right now. Please try again later."),
     "referral": N_("Our referral page is not available right now. Please try again later."),
+    "subscription": N_("Our subscription page is not available right now. Please try again later."),
+    "returns": N_("Our returns page is not available right now. Please try again later."),
 }
 
 
@@ -148,5 +167,39 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         await run_in_threadpool(_record_click, services, "referral_click", {"c": customer_id, "code": code})
         destination = referral_destination(services.settings, code)
         return _go(destination) if destination else _unavailable(services, "referral", lang)
+
+    @router.get("/subscription", response_model=None)
+    async def subscription(request: Request, t: str | None = None) -> Response:
+        """A renewal reminder's or failed-payment notice's link: no password, the signature is the sign-in; on
+        to the store's portal for the one subscription and action the link was made for."""
+        services = services_factory()
+        lang = pages.browser_locale(request)
+        claims = _verified(services, t, "subscription", lang)
+        if isinstance(claims, HTMLResponse):
+            return claims
+        customer_id, sub, action = claims.get("c"), claims.get("s"), claims.get("a")
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool) or not isinstance(sub, str) \
+                or action not in SUBSCRIPTION_ACTIONS:
+            return error_page(services, 400, N_("The link is incomplete."), lang)
+        click = {"c": customer_id, "s": sub, "a": action}
+        await run_in_threadpool(_record_click, services, "subscription_click", click)
+        destination = subscription_destination(services.settings, sub, str(action), t or "")
+        return _go(destination) if destination else _unavailable(services, "subscription", lang)
+
+    @router.get("/return-choice", response_model=None)
+    async def return_choice(request: Request, t: str | None = None) -> Response:
+        """An exchange offer's link: the choice is recorded, then on to the store's returns portal."""
+        services = services_factory()
+        lang = pages.browser_locale(request)
+        claims = _verified(services, t, "return", lang)
+        if isinstance(claims, HTMLResponse):
+            return claims
+        order_id, return_id, choice = claims.get("o"), claims.get("r"), claims.get("x")
+        if not isinstance(order_id, int) or isinstance(order_id, bool) or not isinstance(return_id, str) \
+                or choice not in RETURN_CHOICES:
+            return error_page(services, 400, N_("The link is incomplete."), lang)
+        await run_in_threadpool(_record_click, services, "return_choice", {"o": order_id, "x": choice})
+        destination = returns_destination(services.settings, return_id, str(choice), t or "")
+        return _go(destination) if destination else _unavailable(services, "returns", lang)
 
     return router

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from aftercare.clock import as_utc
-from aftercare.db.models import DecisionLog, ScheduledStep
+from aftercare.db.models import DecisionLog, Message, ScheduledStep
 from aftercare.services.commands import FulfillmentIn
 from tests.journeys import a_customer, place_order, track
 
@@ -99,3 +99,47 @@ def test_a_forced_rerun_sends_a_backfilled_step_still_within_its_expiry_on_purpo
         assert make_due(session, journey_id, "confirmation", reopen_skipped=True, now=clock.now()) == 1
     services.sweeper.run()
     assert [m.step for m in email.sent] == ["confirmation"]
+
+
+def test_an_imported_restock_reminder_goes_out_when_the_product_runs_out_and_a_stale_one_never(
+        services, clock, email):
+    """A restock reminder decides its own time (the product's run-out date), so an import leaves it open:
+    bought 10 days ago with a 30-day cycle, it goes out about 5 days before day 30; bought 200 days ago, it
+    is stale and never sent."""
+    from decimal import Decimal
+
+    from aftercare.db.models import Product
+    from aftercare.services.commands import ItemIn
+    from tests.conftest import run_until
+
+    with services.session_factory() as session, session.begin():
+        session.merge(Product(id="sku-beans", title="House Beans", category="coffee", use_cycle_days=30))
+    now = clock.now()
+    importing = _importing(services)
+    beans = (ItemIn("sku-beans", "House Beans", 1, Decimal("24.50"), "coffee"),)
+    for n, delivered_days_ago in ((1, 10), (2, 200)):
+        delivered = now - timedelta(days=delivered_days_ago)
+        place_order(importing, n=n, at=delivered - timedelta(days=3), items=beans,
+                    customer=a_customer(n, phone=None))
+        with services.session_factory() as session, session.begin():
+            importing.ingest.record_fulfillment(session, FulfillmentIn(f"s{n}", f"o{n}", delivered - timedelta(days=2)),
+                                                now)
+            importing.ingest.record_tracking(session, shipment_external_id=f"s{n}", order_external_id=f"o{n}",
+                                             status="delivered", at=delivered, now=now)
+    steps = {(s.order_id, s.step): s for s in _all_steps(services)}
+    assert {s.status for (_, name), s in steps.items() if name == "restock_reminder"} == {"pending"}
+    assert steps[(1, "confirmation")].last_reason == "backfilled"
+
+    run_until(services, clock, now + timedelta(days=40), tick=timedelta(hours=12))
+    reminders = [m for m in email.sent if m.step == "restock_reminder"]
+    assert [m.to for m in reminders] == ["c1@example.com"]  # the stale one (order 2) never went out
+    with services.session_factory() as session:
+        [sent_at] = session.scalars(select(Message.sent_at).where(Message.step == "restock_reminder",
+                                                                  Message.status == "sent")).all()
+    runs_out = now + timedelta(days=20)
+    assert runs_out - timedelta(days=5) <= as_utc(sent_at) <= runs_out - timedelta(days=4)
+
+
+def _all_steps(services) -> list[ScheduledStep]:
+    with services.session_factory() as session:
+        return list(session.scalars(select(ScheduledStep)))

@@ -95,11 +95,14 @@ def test_past_steps_are_backfilled_and_a_recent_orders_steps_are_sent_when_due(s
         steps = {s.step: s for s in session.scalars(select(ScheduledStep).where(ScheduledStep.order_id == o2))}
         # delivered 28 Feb 05:00; the import runs 2 March 15:00: the notices are history, the guide is not
         assert {n for n, s in steps.items() if s.last_reason == Reason.BACKFILLED.value} == {
-            "confirmation", "shipped", "delivered_notice", "setup_guide"}
+            "confirmation", "shipped", "delivered_notice", "setup_guide", "points_statement"}
+        # A restock reminder's time is its product's run-out date, which its decision defers to: left to decide.
+        assert steps["restock_reminder"].status == "pending"
         assert steps["csat"].status == "pending"
         assert as_utc(steps["csat"].due_at) == datetime(2026, 3, 3, 5, tzinfo=UTC)
     run_until(services, clock, clock.now() + timedelta(days=20), tick=timedelta(hours=1))
-    assert [m.step for m in email.sent + sms.sent if m.to in ("min@example.com",)] == ["csat", "review_request"]
+    assert [m.step for m in email.sent + sms.sent if m.to in ("min@example.com",)] == [
+        "csat", "review_request", "review_reminder"]  # no review left: one reminder, 7 days later
     assert not [m for m in email.sent + sms.sent if m.step in ("confirmation", "shipped", "delivered_notice")]
 
 
@@ -134,7 +137,10 @@ def test_the_example_files_import_cleanly(services, email, sms):
     summary = import_csv(services, customers=folder / "customers.csv", orders=folder / "orders.csv")
     assert summary.rejected == []
     assert summary.counts == {"customers_new": 3, "orders_new": 3}
-    assert summary.scheduled == 0 and summary.backfilled > 0 and email.sent == sms.sent == []
+    # Only steps that decide their own time (a restock reminder, by the product's run-out date) are left open.
+    own_time = {s.name for s in services.journey.steps if s.decides_own_time}
+    assert {row.step for row in summary.steps if row.scheduled} <= own_time
+    assert summary.backfilled > 0 and email.sent == sms.sent == []
     with services.session_factory() as session:
         refunded = session.scalars(select(ReturnItem.product_id)).all()
         assert refunded == ["sku-beans"]

@@ -81,9 +81,15 @@ def test_the_preheaders_differ_from_step_to_step(renderer: Renderer) -> None:
 
 @pytest.mark.parametrize("step", [s for s in SHARED_EMAIL_STEPS if not JOURNEY.step(s).is_marketing])
 def test_the_vip_line_never_opens_or_appears_in_an_order_update_or_apology(renderer: Renderer, step: str) -> None:
+    """An order update never mentions status; an apology may acknowledge a VIP, but only after saying sorry."""
     email = renderer.render_email(step, "en", sample_context(step, "en", vip=True))
-    assert "VIP" not in email.html and "VIP" not in email.text
+    assert "VIP" not in preheader(email.html) and "VIP" not in first_paragraph(email.html)
     assert first_paragraph(email.html).startswith("Dear Alex,") or step == "recovery_notice"
+    if step == "service_recovery":
+        for body in (email.html, email.text):
+            assert body.index("We're sorry") < body.index("VIP members")
+    else:
+        assert "VIP" not in email.html and "VIP" not in email.text
 
 
 def test_buttons_are_table_cells_in_the_store_colour_with_a_border_that_survives_dark_mode() -> None:

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aftercare.journeys.default import after_delivery, cancellation, loyalty, order, reviews, shipping, winback
+from aftercare.journeys.default import (
+    after_delivery,
+    cancellation,
+    loyalty,
+    loyalty_moments,
+    order,
+    replenishment,
+    returns,
+    reviews,
+    shipping,
+    subscriptions,
+    winback,
+)
 from aftercare.journeys.default.after_delivery import CSAT, RECOVERY_NOTICE, SERVICE_RECOVERY, SETUP_GUIDE
 from aftercare.journeys.default.cancellation import CANCELLATION_NOTICE
 from aftercare.journeys.default.loyalty import POINTS_EXPIRY_7, POINTS_EXPIRY_30
@@ -25,17 +37,26 @@ WINBACK_STEPS = (WINBACK_1, WINBACK_2, WINBACK_3)
 # The stages in journey order: each stage module lists its own steps (`STEPS`), so a new built-in step is
 # written in its stage's module and nowhere else.
 STAGES = (order, shipping, after_delivery, reviews, winback, cancellation, loyalty)
+STAGES += (loyalty_moments, replenishment, subscriptions, returns)  # issue 14: after it arrives
 
 
 def default_steps(timings: JourneyTimings | None = None, *, except_: Iterable[str] = ()) -> list[Step]:
     """The built-in steps (timings from `AFTERCARE_JOURNEY_*` unless given), leaving out `except_`."""
     t = timings or JourneyTimings()
-    built = [build(t) for stage in STAGES for build in stage.STEPS]
+    built = [s for stage in STAGES for build in stage.STEPS if (s := build(t)) is not None]
     leave_out = set(except_)
-    unknown = leave_out - {s.name for s in built}
+    unknown = leave_out - {s.name for s in built} - _switched_off(t)
     if unknown:
         raise KeyError(f"no built-in steps named {sorted(unknown)}")
     return [s for s in built if s.name not in leave_out]
+
+
+def _switched_off(t: JourneyTimings) -> set[str]:
+    """The names of the built-in steps a setting switched off (a store may still name them in `except_`)."""
+    switches = {name: True for name in JourneyTimings.model_fields if name.endswith("_enabled")}
+    every = t.model_copy(update=switches)
+    return {s.name for stage in STAGES for build in stage.STEPS if (s := build(every)) is not None} - {
+        s.name for stage in STAGES for build in stage.STEPS if (s := build(t)) is not None}
 
 
 def default_journey(timings: JourneyTimings | None = None) -> Journey:

@@ -29,7 +29,7 @@ def _points_at_risk(view: StepView, now: datetime) -> Skip | None:
 def _reminder(name: str, before_days: float, expires_days: float) -> Step:
     return step(name, marketing, channels=(sms, email), scope=per_customer, on=events.POINTS_EXPIRY,
                 after=-days(before_days), check=(_points_at_risk, points_merge), needs=(LOYALTY_MERGE,),
-                expires=days(expires_days), sms_segments=3, tags=(POINTS_TAG,), promotional=True,  # with the shop link
+                expires=days(expires_days), sms_segments=3, tags=(POINTS_TAG, "loyalty"), promotional=True,  # shop link
                 purpose_text=f"{before_days:g} days before the customer's points expire")
 
 
