@@ -116,6 +116,7 @@ def build_services(
                        timedelta(days=settings.link_ttl_days))
     timings = settings.journey
     ingest = Ingest(journey=journey, goodwill_points=timings.goodwill_points,
+                    promise_days_by_method=settings.promise_days_by_shipping_method,
                     points_per_unit=timings.points_per_currency_unit,
                     lapse_rule=load_rule(settings.winback_rule, settings.resolved_winback_rule_file,
                                          timings.winback_lapse_days),
@@ -124,6 +125,7 @@ def build_services(
         store_name=settings.store_name, support_email=settings.support_email,
         cancel_window=timedelta(hours=timings.cancel_window_hours), goodwill_points=timings.goodwill_points,
         reward_threshold=timings.points_reward_threshold,
+        return_policy=settings.return_policy_summary,
     )
     sweeper = Sweeper(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,

@@ -88,6 +88,13 @@ class Reason(StrEnum):
     RECIPIENT_OPTED_OUT = "recipient_opted_out"
     PROVIDER_REJECTED = "provider_rejected"
     UNKNOWN_STEP = "unknown_step"  # a step in the database that the running journey no longer has
+    # Before it arrives (delay notices): one per slip, never after delivery.
+    DELIVERED_LATE = "delivered_late"  # delivered after the promised day ended: late, but no notice now
+    ALREADY_SHIPPED = "already_shipped"  # a pre-dispatch delay notice for an order that shipped
+    NOT_SHIPPED = "not_shipped"  # a transit delay notice for an order still unshipped (pre-dispatch tells it)
+    PROMISE_REVISED = "promise_revised"  # a notice about a promise a later estimate replaced
+    SLIP_NOTIFIED = "slip_already_notified"  # another delay notice already told this slip
+    TRACKING_MOVED = "tracking_progressed"  # the shipment moved: not stalled (yet)
 
 
 class Scope(StrEnum):

@@ -91,6 +91,11 @@ class MessageContext:
     recovery_resolve_url: str | None = None  # the recovery notice: signed link (a page; its button resolves)
     payload: Mapping[str, Any] = field(default_factory=dict)  # the triggering store event's data
     extra: Mapping[str, Any] = field(default_factory=dict)  # a step's own template variables, by name
+    # Before it arrives: the return and exchange policy summary (settings, per locale), a delay notice's new
+    # estimate and the promise it replaces.
+    return_policy: str | None = None
+    new_estimate: datetime | None = None
+    original_promised_at: datetime | None = None
 
 
 CONTEXT_FIELDS: frozenset[str] = frozenset(f.name for f in fields(MessageContext)) - {"extra"}
@@ -158,4 +163,7 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         recovery_resolve_url="https://example.com/recovery/resolve?t=abc",
         payload={},
         extra=dict(extra or {}),
+        return_policy="Free returns and exchanges within 30 days of delivery.",
+        new_estimate=placed + timedelta(days=8),
+        original_promised_at=placed + timedelta(days=5),
     )

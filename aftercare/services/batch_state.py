@@ -79,7 +79,7 @@ class BatchState:
             product_ids=product_ids,
             returned_product_ids=frozenset(returned),
             fulfilled_at=ship.shipped_at if ship else None,
-            promised_at=ship.promised_at if ship else None,
+            promised_at=o.estimated_at or o.promised_at or (ship.promised_at if ship else None),
             delivered_at=ship.delivered_at if ship else None,
             carrier_exception=bool(ship and ship.exception_at),
             csat_score=csat.score if csat else None,
@@ -89,6 +89,11 @@ class BatchState:
             recovery_case_id=case.id if case else None,
             recovery_resolved_at=case.resolved_at if case else None,
             items=items,
+            original_promised_at=o.promised_at or (ship.promised_at if ship else None),
+            estimated_at=o.estimated_at,
+            promise_revised_at=o.promise_revised_at,
+            last_progress_at=(ship.last_event_at or ship.shipped_at) if ship else None,
+            shipment_status=ship.status if ship else None,
         )
         last = self.last_order_at.get(customer_id)
         return CustomerState(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,7 @@ class ContextSettings:
     cancel_window: timedelta
     goodwill_points: int
     reward_threshold: int
+    return_policy: Mapping[str, str] = field(default_factory=dict)  # locale -> summary; English the fallback
 
 
 def choose_locale(locale: str | None) -> str:
@@ -96,7 +98,7 @@ def build_context(
         tracking_number=ship.tracking_number if ship else None,
         tracking_url=checked_link(ship.tracking_url, field="tracking_url", order_id=order_id, step=step)
         if ship else None,
-        promised_at=ship.promised_at if ship else None,
+        promised_at=o.estimated_at or o.promised_at or (ship.promised_at if ship else None),
         delivered_at=ship.delivered_at if ship else None,
         referral_invite=decision.referral_invite,
         referral_url=links.url("/refer", {"k": "refer", "c": customer_id}, now) if decision.referral_invite else None,
@@ -106,6 +108,7 @@ def build_context(
         order_url=None,
         payload=dict(payload or {}),
         extra=extra,
+        return_policy=settings.return_policy.get(choose_locale(c.locale)) or settings.return_policy.get("en"),
     )
     return replace(ctx, **known) if known else ctx
 

@@ -175,7 +175,10 @@ def _apply_shopify(
 ) -> str:
     ingest, topic = services.ingest, event.topic
     if topic in shopify.ORDER_TOPICS:
-        order = shopify.map_order(body, default_timezone=services.settings.shopify_default_timezone)
+        settings = services.settings
+        order = shopify.map_order(body, default_timezone=settings.shopify_default_timezone,
+                                  promise_attribute=settings.promise_note_attribute,
+                                  promise_metafield=settings.promise_metafield)
         _record_warnings(event, order.warnings, order.external_id)
         ingest.record_order(session, order, now)
         return "order"
