@@ -206,6 +206,9 @@ app.command("fit-winback")(fit_winback)
 from aftercare.ops.recovery_cli import recovery_app  # noqa: E402
 
 app.add_typer(recovery_app, name="recovery")
+from aftercare.ops.catalog_cli import catalog_app  # noqa: E402
+
+app.add_typer(catalog_app, name="catalog")
 
 if __name__ == "__main__":
     app()

@@ -52,7 +52,7 @@ def build_context(
     ship = batch.shipments.get(order_id)
     featured = set(decision.product_ids)
     items = tuple(
-        _item(i, batch.products.get(i.product_id), order_id, step)
+        _item(i, batch.products.get(i.product_id), order_id, step, choose_locale(c.locale))
         for i in batch.items.get(order_id, ())
         if not featured or i.product_id in featured
     )
@@ -113,15 +113,19 @@ def build_context(
     return replace(ctx, **known) if known else ctx
 
 
-def _item(row: Any, product: Any, order_id: int, step: str) -> ItemView:
-    video = product.video_url if product is not None else None
+def _item(row: Any, product: Any, order_id: int, step: str, locale: str = "en") -> ItemView:
+    """An order line with the catalog's setup instructions and video, in the customer's language when the
+    catalog has that locale's text (from the product's `_<locale>` metafields), else the product's own."""
+    own: dict[str, Any] = ((getattr(product, "localized", None) or {}).get(locale) or {}) if product is not None else {}
+    video = own.get("video_url") or (product.video_url if product is not None else None)
+    instructions = own.get("setup_instructions") or (product.setup_instructions if product is not None else None)
     return ItemView(
         product_id=row.product_id,
         title=row.title,
         category=row.category,
         quantity=row.quantity,
         unit_price=Decimal(row.unit_price),
-        setup_instructions=product.setup_instructions if product is not None else None,
+        setup_instructions=instructions,
         video_url=checked_link(video, field="video_url", order_id=order_id, step=step),
     )
 

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from aftercare.bootstrap import Services
 from aftercare.clock import as_utc
-from aftercare.db.models import Customer, InboxEvent
+from aftercare.db.models import Customer, InboxEvent, Order
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
 from aftercare.journeys.store_events import StoreEvent
+from aftercare.services import catalog, order_requests
 from aftercare.services.commands import ConsentIn, StoreEventIn
 from aftercare.services.ingest import UnknownOrder
 from aftercare.webhooks import helpdesk, sendgrid, shopify, twilio
@@ -216,6 +217,8 @@ def _apply_shopify(
             return "ignored:no_items_refunded"
         ingest.record_refund(session, refund, now)
         return "refund"
+    if topic in shopify.PRODUCT_TOPICS:  # the catalog fills itself (aftercare/services/catalog.py)
+        return catalog.apply_webhook(session, services.settings, topic, body, now)
     return "ignored:unknown_topic"
 
 
@@ -234,6 +237,23 @@ def _record_warnings(event: InboxEvent, warnings: tuple[str, ...], order_externa
     )
 
 
+def _apply_order_request(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime,
+                         said: datetime) -> str:
+    """A problem report or a cancellation from the order page: kept for support; a cancellation Shopify
+    carried out cancels the order here too (its orders/cancelled webhook, arriving later, changes nothing)."""
+    kind = "problem" if topic == "order_problem" else "cancel"
+    row = order_requests.record(session, order_id=int(body["o"]), kind=kind, at=said, topic=body.get("topic"),
+                                message=body.get("message"), shopify=body.get("shopify"))
+    if row is None:
+        raise UnknownOrder(str(body["o"]))
+    if kind == "cancel" and body.get("shopify") == "cancelled":
+        order = session.get(Order, row.order_id)
+        assert order is not None
+        services.ingest.cancel_order(session, order.external_id, said, now)
+        return "order_cancel:cancelled"
+    return f"order_{kind}:recorded"
+
+
 def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime,
                 said: datetime) -> str:
     """A customer's own choice on our pages counts as said when they made it (`said`, the receipt time),
@@ -241,6 +261,8 @@ def _apply_link(session: Session, services: Services, topic: str, body: dict[str
     ingest = services.ingest
     if topic in ("review_click", "referral_click"):  # the stored event is the whole record: no choice changes
         return f"{topic}:recorded"
+    if topic in ("order_problem", "order_cancel"):  # the order page (aftercare/webhooks/order_page.py)
+        return _apply_order_request(session, services, topic, body, now, said)
     if topic == "csat":
         answer = ingest.record_csat(
             session, order_id=int(body["o"]), score=int(body["s"]), channel="email", at=now, now=now

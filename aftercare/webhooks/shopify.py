@@ -24,7 +24,8 @@ ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled",
 FULFILLMENT_TOPICS = frozenset({"fulfillments/create", "fulfillments/update"})
 TRACKING_TOPICS = frozenset({"fulfillment_events/create"})
 REFUND_TOPICS = frozenset({"refunds/create"})
-KNOWN_TOPICS = ORDER_TOPICS | FULFILLMENT_TOPICS | TRACKING_TOPICS | REFUND_TOPICS
+PRODUCT_TOPICS = frozenset({"products/create", "products/update", "products/delete"})  # the catalog
+KNOWN_TOPICS = ORDER_TOPICS | FULFILLMENT_TOPICS | TRACKING_TOPICS | REFUND_TOPICS | PRODUCT_TOPICS
 FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
 
 # Shopify orders carry no IANA time zone for the customer, only addresses. The customer's zone matters
