@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +51,9 @@ class Services:
     links: LinkSigner
     ingest: Ingest
     sweeper: Sweeper
+    # The Shopify Admin API's HTTP transport (cancel from the order page, the catalog import): None is the
+    # network; tests hand an httpx.MockTransport.
+    shopify_transport: httpx.BaseTransport | None = None
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -96,6 +100,7 @@ def build_services(
     engine: Engine | None = None,
     migrate_db: bool = True,
     journey: Journey | None = None,
+    shopify_transport: httpx.BaseTransport | None = None,
 ) -> Services:
     """Everything a process needs. The journey is `journey` if given, else the one `AFTERCARE_JOURNEY` names
     (the built-in journey by default), so every entry point runs the same one."""
@@ -136,7 +141,7 @@ def build_services(
     if settings.fault_after_sends is not None:
         _install_test_fault(sweeper, settings.fault_after_sends, settings.fault_once_file)
     return Services(settings, engine, session_factory, clock, journey, policy, renderer, sweeper.email, sweeper.sms,
-                    links, ingest, sweeper)
+                    links, ingest, sweeper, shopify_transport)
 
 
 def _install_test_fault(sweeper: Sweeper, after: int, once_file: Path | None) -> None:

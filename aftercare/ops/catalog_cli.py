@@ -21,7 +21,7 @@ def import_command() -> None:
 
     services = get_services()
     try:
-        counts = import_all(services.settings, services.session_factory)
+        counts = import_all(services.settings, services.session_factory, transport=services.shopify_transport)
     except CatalogImportError as exc:
         console.print(f"[red]catalog import stopped: {exc}[/red]")
         raise typer.Exit(1) from exc

@@ -163,7 +163,8 @@ def order_router(services_factory: Callable[[], Services]) -> APIRouter:
         if order_requests.shopify_configured(services.settings):
             external = await run_in_threadpool(_external_id, services, view.order_id)
             if external is not None:
-                outcome = await run_in_threadpool(order_requests.cancel_in_shopify, services.settings, external)
+                outcome = await run_in_threadpool(lambda: order_requests.cancel_in_shopify(
+                    services.settings, external, transport=services.shopify_transport))
         # One cancellation per order (a second click, a replay of the form, is a duplicate).
         await run_in_threadpool(_store, services, "order_cancel", f"link:cancel:{view.order_id}",
                                 {"o": view.order_id, "shopify": outcome})
