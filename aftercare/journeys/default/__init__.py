@@ -25,9 +25,8 @@ WINBACK_STEPS = (WINBACK_1, WINBACK_2, WINBACK_3)
 
 # The stages in journey order: each stage module lists its own steps (`STEPS`), so a new built-in step is
 # written in its stage's module and nowhere else.
-STAGES = (order, shipping, after_delivery, reviews, winback, cancellation, loyalty)
-# Before it arrives (issue 13): the delay notices' stage, after shipping in the funnel.
-STAGES = (*STAGES[:2], delays, *STAGES[2:])
+# `delays` (before it arrives: pre-dispatch, stalled, carrier news) follows shipping in the funnel.
+STAGES = (order, shipping, delays, after_delivery, reviews, winback, cancellation, loyalty)
 
 
 def default_steps(timings: JourneyTimings | None = None, *, except_: Iterable[str] = ()) -> list[Step]:

@@ -70,7 +70,7 @@ def _load(q: FactQuery) -> Mapping[int, tuple[SentNotice, ...]]:
         {"oids": list(q.order_ids)},
     )
     for cid, oid, name, occurrence, sent_at in rows:
-        if sent_at is not None:
+        if sent_at is not None and oid is not None:
             out.setdefault(cid, []).append(SentNotice(oid, name, occurrence or "", as_utc(sent_at)))
     return {cid: tuple(v) for cid, v in out.items()}
 
