@@ -267,6 +267,8 @@ class Simulation:
         elif kind == "review":
             ingest.record_review(session, customer_id=args[0], product_id=args[1], rating=args[2], at=when,
                                  order_id=args[3])
+        elif kind == "order_request":  # the order page: a cancellation request, or a problem report
+            ingest.record_order_request(session, order_id=args[0], kind=args[1], topic=args[2], at=when, now=now)
         elif kind in ("stop", "unsub"):
             customer = session.get(Customer, args[0])
             if kind == "stop":
@@ -302,6 +304,8 @@ class Simulation:
                 if product:
                     self._at(now + timedelta(hours=rng.randint(2, 72)), "review", m.customer_id, product,
                              rng.choices(range(1, 6), weights=weights)[0], m.order_id)
+            elif m.step in ("dispatch_delay", "transit_stalled") and m.channel == "email":
+                self._order_page(now, m.order_id, m.step)
             elif m.step in WINBACK_RETURN and rng.random() < WINBACK_RETURN[m.step]:
                 customer = self.customers[m.customer_ext]
                 self._plan_order(customer, now + timedelta(hours=rng.randint(6, 7 * 24)))
@@ -310,6 +314,13 @@ class Simulation:
                     self._at(now + timedelta(minutes=30), "stop", m.customer_id)
                 elif m.channel == "email" and rng.random() < 0.01:
                     self._at(now + timedelta(hours=2), "unsub", m.customer_id)
+
+    def _order_page(self, now: datetime, order_id: int, step: str) -> None:
+        """A delay notice's remedy, used: some cancel an unshipped order, some report the stalled parcel
+        (their own seeded stream, like the rest of the before-it-arrives store)."""
+        if self.before_rng.random() < 0.3:
+            kind, topic = ("cancel", None) if step == "dispatch_delay" else ("problem", "late")
+            self._at(now + timedelta(hours=self.before_rng.randint(1, 12)), "order_request", order_id, kind, topic)
 
     def _refund_prevented(self, session: Any, refund: RefundIn) -> bool:
         """A guided customer calls off a planned refund with chance |delta| / refund_share."""

@@ -23,6 +23,7 @@ from aftercare.db.models import (
     Customer,
     Order,
     OrderItem,
+    OrderRequest,
     RecoveryCase,
     ReturnItem,
     Review,
@@ -37,7 +38,7 @@ from aftercare.domain.vocabulary import Channel, Purpose, Reason
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
-from aftercare.services import consent_ledger, scheduler
+from aftercare.services import consent_ledger, order_requests, scheduler
 from aftercare.services.commands import (
     EXCEPTION_STATUSES,
     FAILED_ATTEMPT_STATUSES,
@@ -321,6 +322,25 @@ class Ingest:
     def _zone(session: Session, order: Order) -> str:
         customer = session.get(Customer, order.customer_id)
         return customer.timezone if customer is not None else "UTC"
+
+    # The order page -------------------------------------------------------------------------------------
+    def record_order_request(self, session: Session, *, order_id: int, kind: str, at: datetime, now: datetime,
+                             topic: str | None = None, message: str | None = None,
+                             shopify: str | None = None) -> OrderRequest:
+        """A problem report or cancellation from the order page: kept for support, who are told (the request's
+        id is the notice's occurrence); a cancellation Shopify carried out cancels the order here too."""
+        row = order_requests.record(session, order_id=order_id, kind=kind, at=at, topic=topic, message=message,
+                                    shopify=shopify)
+        if row is None:
+            raise UnknownOrder(str(order_id))
+        order = session.get(Order, order_id)
+        journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
+        assert order is not None and journey_row is not None
+        if row.status == "cancelled_in_shopify":
+            self.cancel_order(session, order.external_id, at, now)
+        scheduler.fire(session, self.journey, journey_row, Event(events.ORDER_REQUEST, at, {
+            "request": row.id, "kind": row.kind, "topic": row.topic, "status": row.status}), now=now)
+        return row
 
     # Feedback ----------------------------------------------------------------------------------------
     def record_csat(self, session: Session, *, order_id: int, score: int, channel: str, at: datetime,

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from aftercare.bootstrap import Services
 from aftercare.clock import as_utc
-from aftercare.db.models import Customer, InboxEvent, Order
+from aftercare.db.models import Customer, InboxEvent
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
 from aftercare.journeys.store_events import StoreEvent
-from aftercare.services import catalog, order_requests
+from aftercare.services import catalog
 from aftercare.services.commands import ConsentIn, StoreEventIn
 from aftercare.services.ingest import UnknownOrder
 from aftercare.webhooks import helpdesk, sendgrid, shopify, twilio
@@ -242,16 +242,10 @@ def _apply_order_request(session: Session, services: Services, topic: str, body:
     """A problem report or a cancellation from the order page: kept for support; a cancellation Shopify
     carried out cancels the order here too (its orders/cancelled webhook, arriving later, changes nothing)."""
     kind = "problem" if topic == "order_problem" else "cancel"
-    row = order_requests.record(session, order_id=int(body["o"]), kind=kind, at=said, topic=body.get("topic"),
-                                message=body.get("message"), shopify=body.get("shopify"))
-    if row is None:
-        raise UnknownOrder(str(body["o"]))
-    if kind == "cancel" and body.get("shopify") == "cancelled":
-        order = session.get(Order, row.order_id)
-        assert order is not None
-        services.ingest.cancel_order(session, order.external_id, said, now)
-        return "order_cancel:cancelled"
-    return f"order_{kind}:recorded"
+    row = services.ingest.record_order_request(
+        session, order_id=int(body["o"]), kind=kind, at=said, now=now, topic=body.get("topic"),
+        message=body.get("message"), shopify=body.get("shopify"))
+    return f"order_{kind}:{'cancelled' if row.status == 'cancelled_in_shopify' else 'recorded'}"
 
 
 def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime,

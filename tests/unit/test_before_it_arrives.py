@@ -143,7 +143,7 @@ def test_the_pre_dispatch_notice_carries_a_later_estimate_and_the_broken_promise
 @pytest.mark.parametrize(("flag", "step"), [
     ("dispatch_delay_enabled", delays.DISPATCH_DELAY), ("transit_stalled_enabled", delays.TRANSIT_STALLED),
     ("failed_attempt_notice_enabled", delays.FAILED_ATTEMPT),
-    ("out_for_delivery_notice_enabled", delays.OUT_FOR_DELIVERY),
+    ("out_for_delivery_notice_enabled", delays.OUT_FOR_DELIVERY), ("order_page_enabled", "order_request_notice"),
 ])
 def test_each_step_is_switched_off_by_its_setting(flag, step):
     assert step in default_journey(ALL_ON).names

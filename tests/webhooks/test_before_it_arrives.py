@@ -236,6 +236,10 @@ def test_the_order_page_shows_and_only_a_post_acts(services, client, clock, emai
     with services.session_factory() as session:
         [row] = session.scalars(select(OrderRequest)).all()
     assert (row.kind, row.topic, row.message, row.status) == ("problem", "missing", "Box", "open")
+    services.sweeper.run()
+    [notice] = sent(email, "order_request_notice")  # support hears of it, without the customer's words
+    assert notice.to == "help@store.test" and "reported a problem" in notice.text and "missing" in notice.text
+    assert "Box" not in notice.text and "Box" not in notice.html
 
 
 def test_cancel_in_the_window_goes_through_shopify_and_the_order_is_cancelled(services, client, clock, email):
@@ -267,6 +271,9 @@ def test_without_shopify_a_cancel_is_a_request_for_support_and_a_shipped_order_c
     with services.session_factory() as session:
         assert session.scalar(select(Order.status)) == "open"
         assert session.scalar(select(OrderRequest.kind)) == "cancel"
+    services.sweeper.run()
+    [notice] = sent(email, "order_request_notice")
+    assert notice.to == "help@store.test" and "please cancel it in Shopify and refund" in notice.text
     post_shopify(client, "orders/create", order_body(START, "2026-03-05", id=ORDER_ID + 1, name="#1002"), "o-2")
     fulfil_body = sample_json("fulfillments_create.json")
     fulfil_body.update(id=7002, order_id=ORDER_ID + 1, status="success", created_at=START.isoformat())

@@ -29,4 +29,21 @@ def confirmation(t: JourneyTimings) -> Step:
                 purpose_text="items, totals with discounts, address, payment, cancel window, points")
 
 
-STEPS = (confirmation,)
+ORDER_REQUEST_NOTICE = "order_request_notice"
+# The order page's notice to support goes with the order page (AFTERCARE_JOURNEY_ORDER_PAGE_ENABLED).
+SWITCHES = {ORDER_REQUEST_NOTICE: "order_page_enabled"}
+
+
+def _request(msg: MessageView) -> dict[str, Any]:
+    """What the customer asked (no contact details, no free text: the message stays in `order_requests`)."""
+    return {"request_kind": msg.payload.get("kind"), "request_topic": msg.payload.get("topic"),
+            "request_status": msg.payload.get("status")}
+
+
+def order_request_notice(t: JourneyTimings) -> Step:
+    return step(ORDER_REQUEST_NOTICE, transactional, channels=(email,), on=events.ORDER_REQUEST, to_support=True,
+                repeat_key=lambda ev: ev.request, for_cancelled_orders=True, template_data=_request,
+                expires=days(7), purpose_text="to support: a cancellation or a problem reported on the order page")
+
+
+STEPS = (confirmation, order_request_notice)
