@@ -341,3 +341,14 @@ def test_a_signed_webhook_is_required_for_the_catalog(client, services):
         "X-Shopify-Topic": "products/create", "X-Shopify-Hmac-Sha256": "bm90IGEgc2lnbmF0dXJl",
         "Content-Type": "application/json"})
     assert forged.status_code == 401 and count(services, Product) == 0
+
+
+def test_a_review_link_leads_to_the_products_own_review_url_from_the_catalog(services, client, clock):
+    post_shopify(client, "products/create", product(632910392, "IPod Nano", "2026-03-01T00:00:00Z",
+                                                    metafields=metafields("Charge it first.", "충전")), "p-1")
+    post_shopify(client, "orders/create", order_body(START, None), "o-create")
+    with services.session_factory() as session:
+        order_id = session.scalar(select(Order.id))
+    link = urlsplit(services.links.review(order_id, "632910392", clock.now()))
+    answer = client.get(f"{link.path}?{link.query}", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "https://shop.example/review/1"
