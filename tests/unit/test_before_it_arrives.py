@@ -131,6 +131,13 @@ def test_delay_notices_decide_from_state(step, occurrence, order, sent, expected
         assert decision == expected
 
 
+def test_a_stall_notice_names_the_promised_day_only_while_it_is_still_ahead():
+    before = decide(at(delays.TRANSIT_STALLED, PROMISED), state(IN_TRANSIT), PROMISED, POLICY)
+    after = decide(at(delays.TRANSIT_STALLED, NOON_AFTER), state(IN_TRANSIT), NOON_AFTER, POLICY)
+    assert isinstance(before, Send) and before.data == {"promised_at": PROMISED}
+    assert isinstance(after, Send) and after.data == {"promised_at": None}
+
+
 def test_the_pre_dispatch_notice_carries_a_later_estimate_and_the_broken_promise():
     later = NOON_AFTER + timedelta(days=3)
     decision = decide(at(delays.DISPATCH_DELAY, NOON_AFTER, "2026-12-11"),

@@ -25,7 +25,7 @@ from aftercare.clock import as_utc
 from aftercare.db.binds import in_param
 from aftercare.db.models import Message, ScheduledStep
 from aftercare.domain.decisions import Decision, Defer, Skip
-from aftercare.domain.promise import kept, promised_day, stalled_at
+from aftercare.domain.promise import day_ends_at, kept, promised_day, stalled_at
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import MessageStatus, Reason
 from aftercare.journeys import events
@@ -180,11 +180,19 @@ def _stalled(t: JourneyTimings) -> Any:
     return check
 
 
+def _promise_still_ahead(view: StepView, now: datetime) -> dict[str, Any]:
+    """The stall notice says "we still aim for <day>" only while that day has not ended."""
+    promise = view.order.promised_at
+    ahead = promise is not None and now < day_ends_at(promise, view.state.timezone)
+    return {"promised_at": promise if ahead else None}
+
+
 def transit_stalled(t: JourneyTimings) -> Step:
     return step(TRANSIT_STALLED, transactional, channels=(email, sms), fan_out=True,
                 on=on(events.FULFILLED, days(t.transit_stalled_days)),
                 check=(not_after_delivery, _stalled(t), once_per_slip(TRANSIT_STALLED)), needs=(SENT_DELAY_NOTICES,),
-                template_data=order_page, expires=days(45), sms_segments=3, tags=(DELAY_TAG,),
+                data=_promise_still_ahead, template_data=order_page, expires=days(45), sms_segments=3,
+                tags=(DELAY_TAG,),
                 purpose_text=f"no tracking progress for {t.transit_stalled_days:g} days")
 
 
