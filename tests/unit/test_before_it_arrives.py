@@ -89,7 +89,12 @@ DISPATCH_SENT = SentNotice(1, delays.DISPATCH_DELAY, "2026-12-11", NOON_AFTER)
     (delays.DISPATCH_DELAY, "2026-12-11", UNSHIPPED, (), Send((Channel.EMAIL, Channel.SMS))),
     (delays.DISPATCH_DELAY, "2026-12-11", {**UNSHIPPED, "fulfilled_at": PROMISED}, (), Skip(Reason.ALREADY_SHIPPED)),
     (delays.DISPATCH_DELAY, "2026-12-11", {**UNSHIPPED, "fulfilled_at": PROMISED, "delivered_at": DAY_ENDS},
-     (), Skip(Reason.DELIVERED_LATE)),
+     (), Skip(Reason.ALREADY_SHIPPED)),
+    # A notice about an earlier day than the current promise is superseded, whatever happened after.
+    ("delay_notice", "2026-12-11", {**IN_TRANSIT, "delivered_at": DAY_ENDS + timedelta(hours=1),
+                                    "promised_at": PROMISED + timedelta(days=1)}, (), Skip(Reason.PROMISE_REVISED)),
+    (delays.TRANSIT_STALLED, "", {**IN_TRANSIT, "delivered_at": DAY_ENDS + timedelta(hours=1),
+                                  "promised_at": PROMISED + timedelta(days=1)}, (), Skip(Reason.DELIVERED_ON_TIME)),
     # The transit delay notice leaves an unshipped order to the pre-dispatch one...
     ("delay_notice", "2026-12-11", UNSHIPPED, (), Skip(Reason.NOT_SHIPPED)),
     # ...and is one per slip: the pre-dispatch notice already told this promised day.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from aftercare.clock import as_utc
 from aftercare.db.binds import in_param
 from aftercare.db.models import Message, ScheduledStep
 from aftercare.domain.decisions import Decision, Defer, Skip
-from aftercare.domain.promise import day_ends_at, kept, promised_day, stalled_at
+from aftercare.domain.promise import day_ends_at, kept, promised_day, stalled_at, start_of_day
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import MessageStatus, Reason
 from aftercare.journeys import events
@@ -99,10 +99,19 @@ def not_after_delivery(view: StepView, now: datetime) -> Skip | None:
     order = view.order
     if order.delivered_at is None:
         return None
-    promise = order.promised_at
+    promise = _slip_day(view) or order.promised_at  # the day this notice is about, else the current promise
     if promise is not None and not kept(promise, order.delivered_at, view.state.timezone):
         return Skip(Reason.DELIVERED_LATE)
     return Skip(Reason.DELIVERED_ON_TIME)
+
+
+def _slip_day(view: StepView) -> datetime | None:
+    """The promised day an occurrence is about (`2026-12-11`), as the start of that day in the customer's zone."""
+    try:
+        day = date.fromisoformat(view.occurrence.split(":")[-1]) if view.occurrence else None
+    except ValueError:
+        return None
+    return start_of_day(day, view.state.timezone) if day is not None else None
 
 
 def once_per_slip(name: str) -> Any:
@@ -162,7 +171,7 @@ def _new_estimate(view: StepView, now: datetime) -> dict[str, Any]:
 def dispatch_delay(t: JourneyTimings) -> Step:
     return step(DISPATCH_DELAY, transactional, channels=(email, sms), fan_out=True,
                 on=on(events.ORDER_PROMISED, due=after_day_ends(t.delay_grace_hours)), repeat_key=slip_key,
-                check=(not_after_delivery, unshipped, once_per_slip(DISPATCH_DELAY)), items=every_item,
+                check=(unshipped, not_after_delivery, once_per_slip(DISPATCH_DELAY)), items=every_item,
                 data=_new_estimate, template_data=order_page, needs=(SENT_DELAY_NOTICES,), expires=days(5),
                 sms_segments=3,
                 tags=(DELAY_TAG,),

@@ -54,7 +54,7 @@ def delay_notice(t: JourneyTimings) -> Step:
         triggers.append(on(events.CARRIER_EXCEPTION))
     return step(DELAY_NOTICE, transactional, channels=(email, sms), fan_out=True, on=triggers,
                 repeat_key=slip_key,
-                check=(not_after_delivery, _shipped, still_this_promise, once_per_slip(DELAY_NOTICE)),
+                check=(still_this_promise, not_after_delivery, _shipped, once_per_slip(DELAY_NOTICE)),
                 needs=(SENT_DELAY_NOTICES,), expires=days(2), sms_segments=3, tags=(DELAY_TAG,),
                 purpose_text="the promised day ended without delivery, or a carrier exception")
 
