@@ -33,7 +33,7 @@ from aftercare.db.models import (
 from aftercare.db.types import UTCDateTime
 from aftercare.domain.state import CustomerState, ItemState, OrderState
 from aftercare.domain.vocabulary import Channel, MessageStatus, Purpose
-from aftercare.journeys.facts import Fact, FactQuery
+from aftercare.journeys.facts import Fact, FactQuery, SentInBatch
 
 _SENT_LIKE = (
     MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value,
@@ -58,6 +58,13 @@ class BatchState:
     facts: dict[str, dict[int, Any]] = field(default_factory=dict)  # fact name -> customer id -> value
     fact_defaults: dict[str, Any] = field(default_factory=dict)
     open_recovery: dict[int, datetime] = field(default_factory=dict)  # customer -> latest open case's opened_at
+
+    def record_send(self, needs: Sequence[Fact], customer_id: int, sent: SentInBatch) -> None:
+        """A Send decided in this batch, shown to the facts that watch sends (`Fact.on_send`)."""
+        for f in needs:
+            if f.on_send is not None and f.name in self.facts:
+                values = self.facts[f.name]
+                values[customer_id] = f.on_send(values.get(customer_id, f.default), sent)
 
     def customer_state(self, customer_id: int, order_id: int) -> CustomerState:
         c = self.customers[customer_id]

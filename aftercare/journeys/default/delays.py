@@ -31,7 +31,7 @@ from aftercare.domain.vocabulary import MessageStatus, Reason
 from aftercare.journeys import events
 from aftercare.journeys.conditions import every_item
 from aftercare.journeys.events import Event
-from aftercare.journeys.facts import FactQuery, fact
+from aftercare.journeys.facts import FactQuery, SentInBatch, fact
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step, days, email, hours, on, sms, step, transactional
 from aftercare.settings import JourneyTimings
@@ -75,7 +75,12 @@ def _load(q: FactQuery) -> Mapping[int, tuple[SentNotice, ...]]:
     return {cid: tuple(v) for cid, v in out.items()}
 
 
-SENT_DELAY_NOTICES = fact("sent_delay_notices", _load, default=())
+def _with_send(value: tuple[SentNotice, ...], sent: SentInBatch) -> tuple[SentNotice, ...]:
+    """A delay notice decided earlier in the same batch counts as sent (two due in one sweep: one goes)."""
+    return (*value, SentNotice(sent.order_id, sent.step, sent.occurrence, sent.at))
+
+
+SENT_DELAY_NOTICES = fact("sent_delay_notices", _load, default=(), on_send=_with_send)
 
 
 def current_slip(view: StepView) -> str:
