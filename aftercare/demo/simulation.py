@@ -175,8 +175,10 @@ class Simulation:
                 return
             shipped = placed + timedelta(days=6 + self.before_rng.randint(0, 4), hours=self.before_rng.randint(0, 20))
             promised = shipped + timedelta(days=3)  # the carrier's estimate: a new, later day
+        # An order promised at checkout keeps that promise; only a late dispatch brings the carrier's new day.
+        estimate = promised if promise is None or scenario == "late_dispatch" else None
         self._at(shipped, "fulfill", FulfillmentIn(ship_id, order.external_id, shipped, carrier, tracking,
-                                                   url.format(tracking), promised))
+                                                   url.format(tracking), estimate))
         self._at(shipped + timedelta(hours=20), "track", ship_id, order.external_id, "in_transit")
         if self.rng.random() < self.config.late_share:
             self.late_orders.add(order.external_id)
