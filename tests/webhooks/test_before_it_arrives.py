@@ -158,6 +158,15 @@ def test_an_order_never_shipped_gets_one_pre_dispatch_notice_with_a_remedy_and_n
     assert by_step["delay_notice"].last_reason == "not_shipped"
     assert timeline.promised_at == datetime.fromisoformat("2026-03-05T05:00:00+00:00")
 
+    # The remedy works: past the cancel window, the broken promise still lets the customer cancel.
+    link = order_link(notice.text)
+    page = client.get(link)
+    assert "We did not ship it by the day we promised" in page.text and "Cancel this order" in page.text
+    done = client.post(link.replace("/order?", "/order/cancel?"))
+    assert done.status_code == 200 and "Your order is cancelled" in done.text
+    with services.session_factory() as session:
+        assert session.scalar(select(Order.status)) == "cancelled"
+
 
 def test_a_new_estimate_on_orders_updated_rides_the_notice_and_is_a_new_slip_of_its_own(services, client, clock,
                                                                                        email):
