@@ -136,8 +136,17 @@ def test_delay_notices_decide_from_state(step, occurrence, order, sent, expected
         assert decision == expected
 
 
+@pytest.mark.parametrize("step", [delays.TRANSIT_STALLED, delays.FAILED_ATTEMPT, delays.OUT_FOR_DELIVERY])
+def test_carrier_news_waits_for_the_customers_morning(step):
+    night = datetime(2026, 12, 12, 3, 30, tzinfo=UTC)  # 11 December 22:30 in New York
+    decision = decide(at(step, night), state({**IN_TRANSIT, "last_progress_at": night - timedelta(days=4)}), night,
+                      POLICY)
+    assert decision == Defer(datetime(2026, 12, 12, 13, 0, tzinfo=UTC), Reason.QUIET_HOURS)  # 08:00 in New York
+
+
 def test_a_stall_notice_names_the_promised_day_only_while_it_is_still_ahead():
-    before = decide(at(delays.TRANSIT_STALLED, PROMISED), state(IN_TRANSIT), PROMISED, POLICY)
+    afternoon = PROMISED + timedelta(hours=14)  # 14:00 on the promised day in New York
+    before = decide(at(delays.TRANSIT_STALLED, afternoon), state(IN_TRANSIT), afternoon, POLICY)
     after = decide(at(delays.TRANSIT_STALLED, NOON_AFTER), state(IN_TRANSIT), NOON_AFTER, POLICY)
     assert isinstance(before, Send) and before.data == {"promised_at": PROMISED}
     assert isinstance(after, Send) and after.data == {"promised_at": None}

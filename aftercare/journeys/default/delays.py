@@ -24,7 +24,7 @@ from sqlalchemy import select
 from aftercare.clock import as_utc
 from aftercare.db.binds import in_param
 from aftercare.db.models import Message, ScheduledStep
-from aftercare.domain.decisions import Decision, Defer, Skip
+from aftercare.domain.decisions import Decision, Defer, Skip, next_allowed_local_time
 from aftercare.domain.promise import day_ends_at, kept, promised_day, stalled_at, start_of_day
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import MessageStatus, Reason
@@ -204,10 +204,18 @@ def _promise_still_ahead(view: StepView, now: datetime) -> dict[str, Any]:
 def transit_stalled(t: JourneyTimings) -> Step:
     return step(TRANSIT_STALLED, transactional, channels=(email, sms), fan_out=True,
                 on=on(events.FULFILLED, days(t.transit_stalled_days)),
-                check=(not_after_delivery, _stalled(t), once_per_slip(TRANSIT_STALLED)), needs=(SENT_DELAY_NOTICES,),
+                check=(not_after_delivery, _stalled(t), once_per_slip(TRANSIT_STALLED), waking_hours),
+                needs=(SENT_DELAY_NOTICES,),
                 data=_promise_still_ahead, template_data=order_page, expires=days(45), sms_segments=3,
                 tags=(DELAY_TAG,),
                 purpose_text=f"no tracking progress for {t.transit_stalled_days:g} days")
+
+
+def waking_hours(view: StepView, now: datetime) -> Defer | None:
+    """News that keeps till morning (a stall, a missed attempt, the van on its way) is not sent at night in the
+    customer's zone: deferred to the start of the quiet-hours window (AFTERCARE_QUIET_HOURS_START)."""
+    opens = next_allowed_local_time(now, view.state.timezone, view.policy.quiet_start, view.policy.quiet_end)
+    return Defer(opens, Reason.QUIET_HOURS) if opens is not None else None
 
 
 def _undelivered(view: StepView, now: datetime) -> Skip | None:
@@ -216,13 +224,13 @@ def _undelivered(view: StepView, now: datetime) -> Skip | None:
 
 def failed_attempt(t: JourneyTimings) -> Step:
     return step(FAILED_ATTEMPT, transactional, channels=(sms, email), on=events.FAILED_ATTEMPT,
-                check=_undelivered, expires=days(1), sms_segments=3,
+                check=(_undelivered, waking_hours), expires=days(1), sms_segments=3,
                 purpose_text="the carrier tried to deliver and could not")
 
 
 def out_for_delivery(t: JourneyTimings) -> Step:
     return step(OUT_FOR_DELIVERY, transactional, channels=(sms, email), on=events.OUT_FOR_DELIVERY,
-                check=_undelivered, expires=hours(12), sms_segments=3, purpose_text="arriving today")
+                check=(_undelivered, waking_hours), expires=hours(12), sms_segments=3, purpose_text="arriving today")
 
 
 STEPS = (dispatch_delay, transit_stalled, failed_attempt, out_for_delivery)
