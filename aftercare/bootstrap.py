@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +54,9 @@ class Services:
     links: LinkSigner
     ingest: Ingest
     sweeper: Sweeper
+    # The Shopify Admin API's HTTP transport (cancel from the order page, the catalog import): None is the
+    # network; tests hand an httpx.MockTransport.
+    shopify_transport: httpx.BaseTransport | None = None
 
 
 log = logging.getLogger(__name__)
@@ -124,6 +128,7 @@ def build_services(
     engine: Engine | None = None,
     migrate_db: bool = True,
     journey: Journey | None = None,
+    shopify_transport: httpx.BaseTransport | None = None,
 ) -> Services:
     """Everything a process needs. The journey is `journey` if given, else the one `AFTERCARE_JOURNEY` names
     (the built-in journey by default), so every entry point runs the same one."""
@@ -148,6 +153,7 @@ def build_services(
     points = points_table(per_dollar=timings.points_per_currency_unit, goodwill=timings.goodwill_points,
                           threshold=timings.points_reward_threshold, overrides=timings.points_by_currency)
     ingest = Ingest(journey=journey, points=points,
+                    promise_days_by_method=settings.promise_days_by_shipping_method,
                     lapse_rule=load_rule(settings.winback_rule, settings.resolved_winback_rule_file,
                                          timings.winback_lapse_days),
                     winback_offset=timedelta(days=timings.winback_sequence_days[0]),
@@ -159,6 +165,7 @@ def build_services(
         reward_threshold=timings.points_reward_threshold,
         sender_contact=settings.sender_contact, postal_address=settings.store_postal_address,
         opt_out_number=settings.sms_opt_out_number, points=points,
+        return_policy=settings.return_policy_summary,
     )
     sweeper = Sweeper(
         session_factory=session_factory, clock=clock, journey=journey, policy=policy, renderer=renderer,
@@ -171,7 +178,7 @@ def build_services(
     if settings.fault_after_sends is not None:
         _install_test_fault(sweeper, settings.fault_after_sends, settings.fault_once_file)
     return Services(settings, engine, session_factory, clock, journey, policy, renderer, sweeper.email, sweeper.sms,
-                    links, ingest, sweeper)
+                    links, ingest, sweeper, shopify_transport)
 
 
 def _install_test_fault(sweeper: Sweeper, after: int, once_file: Path | None) -> None:

@@ -213,6 +213,9 @@ app.add_typer(import_app, name="import")
 from aftercare.rendering.preview import preview_command  # noqa: E402
 
 app.command("preview")(preview_command)
+from aftercare.ops.catalog_cli import catalog_app  # noqa: E402
+
+app.add_typer(catalog_app, name="catalog")
 
 if __name__ == "__main__":
     app()

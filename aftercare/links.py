@@ -89,6 +89,10 @@ class LinkSigner:
         digest = hmac.new(self.secret, f"referral-code:{customer_id}".encode(), hashlib.sha256).digest()
         return base64.b32encode(digest[:10]).decode()
 
+    def order(self, order_id: int, now: datetime) -> str:
+        """The order page: status, tracking, report a problem, cancel while allowed (GET shows, POST acts)."""
+        return self.url("/order", {"k": "order", "o": order_id}, now)
+
     def review(self, order_id: int, product_id: str | None, now: datetime) -> str:
         payload: dict[str, Any] = {"k": "review", "o": order_id}
         if product_id:

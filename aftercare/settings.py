@@ -74,6 +74,17 @@ class JourneyTimings(BaseSettings):
     exchange_bonus_kind: Literal["flat", "percent"] = "percent"  # the bonus on store credit taken instead
     exchange_bonus_value: float = 10.0  # percent of the return's value, or a flat amount in its currency
 
+    # Before it arrives (issue 13): each step can be switched off; failed attempt and out-for-delivery are
+    # off by default (they are news, not a slip). Stalled: no tracking progress for this many days.
+    order_page_enabled: bool = True  # the confirmation's signed order link (status, report a problem, cancel)
+    dispatch_delay_enabled: bool = True
+    transit_stalled_enabled: bool = True
+    transit_stalled_days: float = Field(default=3.0, gt=0)
+    transit_stalled_skip_weekends: bool = False
+    carrier_exception_notice_enabled: bool = True
+    failed_attempt_notice_enabled: bool = False
+    out_for_delivery_notice_enabled: bool = False
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
@@ -297,6 +308,34 @@ class Settings(BaseSettings):
     shop_url: str | None = Field(default=None, description=(
         "The storefront (https://shop.example): win-back and points emails get a 'shop' button, with the offer "
         "code applied through <shop_url>/discount/<code> (Shopify's shareable discount link)."))
+
+    # Before it arrives (issue 13): the promise known at order time, the order page, the product catalog.
+    promise_note_attribute: str | None = Field(
+        default="delivery_promise",
+        description="The order note attribute holding the promised delivery day (YYYY-MM-DD or ISO time).")
+    promise_metafield: str | None = Field(
+        default="aftercare.delivery_promise",
+        description="The order metafield (namespace.key) holding the promised delivery day, read when present.")
+    promise_days_by_shipping_method: dict[str, float] = Field(
+        default_factory=dict,
+        description="Days from the order to the promised day per shipping method code or title, e.g. "
+                    '{"standard": 5, "express": 2}; used when the order carries no promise of its own.')
+    return_policy_summary: dict[str, str] = Field(
+        default_factory=dict,
+        description="The return and exchange policy summary shown in the confirmation, per locale "
+                    '(e.g. {"en": "Free returns within 30 days."}); English is the fallback.')
+    order_cancel_after_late_promise: bool = Field(
+        default=True,
+        description="An unshipped order whose promised day has passed may be cancelled from the order page, "
+                    "even after the cancel window.")
+    catalog_metafield_namespace: str = "aftercare"
+    catalog_metafield_keys: dict[str, str] = Field(
+        default_factory=lambda: {"setup_instructions": "setup_instructions", "video_url": "setup_video",
+                                 "use_cycle_days": "use_cycle_days", "review_url": "review_url"},
+        description="Which product metafield (key in `catalog_metafield_namespace`) fills which catalog field; "
+                    "a key suffixed with _<locale> (setup_instructions_ko) is that locale's version.")
+    catalog_page_size: int = Field(default=100, ge=1, le=250)
+    shopify_timeout_seconds: float = 10.0
 
     # Test-only (see aftercare/providers/faults.py): crash a sweep once after this many sends.
     fault_after_sends: int | None = None

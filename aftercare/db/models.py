@@ -115,6 +115,12 @@ class Product(Base):
     # How many days one unit lasts (a consumable's use cycle), for the replenishment reminder; None: not one.
     use_cycle_days: Mapped[int | None] = mapped_column(Integer)
     in_stock: Mapped[bool | None] = mapped_column(Boolean)  # False: never cross-sold; None: not known (in stock)
+    # Filled by the catalog (Shopify product webhooks and `aftercare catalog import`, services/catalog.py).
+    image_url: Mapped[str | None] = mapped_column(String(500))
+    review_url: Mapped[str | None] = mapped_column(String(500))
+    localized: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # locale -> {title, setup_instructions, video_url}
+    updated_at: Mapped[datetime | None]  # the platform's own time: an older body never overwrites a newer one
+    deleted_at: Mapped[datetime | None]
 
 
 class Order(Base):
@@ -136,6 +142,11 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open, fulfilled, delivered, cancelled
     cancelled_at: Mapped[datetime | None]
     points_earned: Mapped[int] = mapped_column(Integer, default=0)
+    # The promise known at order time (a note attribute, a metafield, or the shipping method's), as the start
+    # of the promised day in the customer's zone; a later estimate (orders/updated, the carrier) is kept apart.
+    promised_at: Mapped[datetime | None]
+    estimated_at: Mapped[datetime | None]
+    promise_revised_at: Mapped[datetime | None]  # when the latest estimate arrived: a new slip starts there
 
 
 class OrderItem(Base):
@@ -163,6 +174,21 @@ class Shipment(Base):
     delivered_at: Mapped[datetime | None]
     exception_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime | None]
+
+
+class OrderRequest(Base):
+    """What a customer asked for on the order page: a problem report or a cancellation (done through
+    Shopify's Admin API when configured, else left for support). Support works from this table."""
+
+    __tablename__ = "order_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # cancel | problem
+    topic: Mapped[str | None] = mapped_column(String(32))  # a problem's kind: damaged, missing, wrong_item, other
+    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24))  # open | cancelled_in_shopify | refused
+    created_at: Mapped[datetime]
 
 
 class CsatAnswer(Base):

@@ -12,7 +12,7 @@ import heapq
 import itertools
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,10 +21,12 @@ from sqlalchemy import select
 from aftercare.bootstrap import Services
 from aftercare.clock import FrozenClock
 from aftercare.db.models import Customer, Message, Order, Product
-from aftercare.demo.catalog import PRODUCTS
-from aftercare.demo.moments import OUT_OF_STOCK, USE_CYCLE_DAYS, Moments
+from aftercare.demo.catalog import shopify_bodies
+from aftercare.demo.moments import OUT_OF_STOCK, Moments
 from aftercare.demo.population import SyntheticCustomer, make_customers, make_order
+from aftercare.domain.promise import zone_of
 from aftercare.journeys.store_events import REVIEW_CREATED
+from aftercare.services import catalog
 from aftercare.services.commands import FulfillmentIn, RefundIn, StoreEventIn
 from aftercare.services.ingest import UnknownOrder
 from aftercare.services.reports import SweepReport
@@ -103,6 +105,13 @@ class DemoConfig:
     cancel_share: float = 0.03
     refund_share: float = 0.06
     repeat_share: float = 0.25
+    # Before it arrives: a promise at order time for a share of orders; some of those not shipped by it
+    # (a quarter never ship), some shipments that stall in transit. Drawn from their own seeded stream, so
+    # the rest of the store is the same store.
+    promise_share: float = 0.5
+    unshipped_late_share: float = 0.06
+    stalled_share: float = 0.04
+    failed_attempt_share: float = 0.03
 
 
 @dataclass
@@ -122,20 +131,27 @@ class Simulation:
     report: SweepReport = field(default_factory=SweepReport)
     moments: Moments = field(init=False)  # issue 14: subscriptions, exchanges, tiers, referrals (own stream)
     ordered: set[str] = field(default_factory=set)  # customers with an order planned
+    before_rng: random.Random = field(init=False)  # issue 13: promises, late and stalled orders (own stream)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.config.seed)
         self.moments = Moments(self.config.seed)
+        self.before_rng = random.Random(self.config.seed * 7919 + 13)
 
     # Set-up -------------------------------------------------------------------------------------------
     def seed_store(self) -> None:
         now = self.clock.now()
+        settings = self.services.settings
         with self.services.session_factory() as session, session.begin():
-            for pid, title, category, _price, setup, video in PRODUCTS:
-                session.merge(Product(id=pid, title=title, category=category, setup_instructions=setup,
-                                      video_url=video, url=f"https://shop.example.com/p/{pid}",
-                                      use_cycle_days=USE_CYCLE_DAYS.get(pid),
-                                      in_stock=False if pid in OUT_OF_STOCK else None))
+            for body in shopify_bodies(now.isoformat()):  # as products/create would bring them
+                catalog.upsert(session, catalog.map_product(
+                    body, namespace=settings.catalog_metafield_namespace, keys=settings.catalog_metafield_keys,
+                    shop_url="https://shop.example.com"))
+            session.flush()
+            for pid in OUT_OF_STOCK:  # never cross-sold while out of stock
+                product = session.get(Product, pid)
+                if product is not None:
+                    product.in_stock = False
         for customer in make_customers(self.rng, self.config.customers, now):
             self.customers[customer.data.external_id] = customer
             if self.rng.random() < self.config.csat_answer_share:
@@ -151,6 +167,9 @@ class Simulation:
 
     def _plan_order(self, customer: SyntheticCustomer, placed: datetime) -> None:
         order = make_order(self.rng, customer, next(self.order_numbers), placed)
+        scenario, promise = self._before_it_arrives(customer, placed)
+        if promise is not None:
+            order = replace(order, promise=promise)
         self._at(placed, "order", order)
         if self.rng.random() < self.config.cancel_share:
             self._at(placed + timedelta(minutes=self.rng.randint(5, 90)), "cancel", order.external_id)
@@ -160,8 +179,16 @@ class Simulation:
         carrier, url = self.rng.choice(CARRIERS)
         tracking = f"TRK{self.rng.randint(10**9, 10**10 - 1)}"
         ship_id = f"ship-{order.external_id}"
+        if scenario in ("late_dispatch", "never_shipped"):  # not shipped by the end of the promised day
+            self.late_orders.add(order.external_id)
+            if scenario == "never_shipped":
+                return
+            shipped = placed + timedelta(days=6 + self.before_rng.randint(0, 4), hours=self.before_rng.randint(0, 20))
+            promised = shipped + timedelta(days=3)  # the carrier's estimate: a new, later day
+        # An order promised at checkout keeps that promise; only a late dispatch brings the carrier's new day.
+        estimate = promised if promise is None or scenario == "late_dispatch" else None
         self._at(shipped, "fulfill", FulfillmentIn(ship_id, order.external_id, shipped, carrier, tracking,
-                                                   url.format(tracking), promised))
+                                                   url.format(tracking), estimate))
         self._at(shipped + timedelta(hours=20), "track", ship_id, order.external_id, "in_transit")
         if self.rng.random() < self.config.late_share:
             self.late_orders.add(order.external_id)
@@ -170,6 +197,13 @@ class Simulation:
                 self._at(promised - timedelta(hours=6), "track", ship_id, order.external_id, "delayed")
         else:
             delivered = promised - timedelta(hours=self.rng.randint(0, 40))
+        if scenario == "stalled":  # no scan after the first one for 4-7 days
+            self.late_orders.add(order.external_id)
+            delivered = shipped + timedelta(hours=20, days=4 + self.before_rng.randint(0, 3))
+        elif scenario == "failed_attempt":
+            self._at(delivered - timedelta(hours=2), "track", ship_id, order.external_id, "attempted_delivery")
+            delivered += timedelta(days=1)
+        self._at(delivered - timedelta(hours=4), "track", ship_id, order.external_id, "out_for_delivery")
         self._at(delivered, "track", ship_id, order.external_id, "delivered")
         first = customer.data.external_id not in self.ordered
         self.ordered.add(customer.data.external_id)
@@ -182,6 +216,25 @@ class Simulation:
             refund_at = delivered + timedelta(days=self.rng.randint(3, 8))
             self._at(refund_at, "refund", RefundIn(f"refund-{order.external_id}", order.external_id, refund_at,
                                                    (product,)))
+
+    def _before_it_arrives(self, customer: SyntheticCustomer, placed: datetime) -> tuple[str, str | None]:
+        """This order's scenario and the promise written on it (a day, as a note attribute would carry it):
+        4 days after the order day in the customer's zone, for `promise_share` of orders."""
+        rng, config = self.before_rng, self.config
+        promise = None
+        if rng.random() < config.promise_share:
+            local_day = placed.astimezone(zone_of(customer.data.timezone)).date()
+            promise = (local_day + timedelta(days=4)).isoformat()
+        draw = rng.random()
+        if promise is not None and draw < config.unshipped_late_share:
+            return ("never_shipped" if rng.random() < 0.25 else "late_dispatch"), promise
+        draw -= config.unshipped_late_share
+        if 0 <= draw < config.stalled_share:
+            return "stalled", promise
+        draw -= config.stalled_share
+        if 0 <= draw < config.failed_attempt_share:
+            return "failed_attempt", promise
+        return "normal", promise
 
     # The loop -----------------------------------------------------------------------------------------
     def run(self, on_tick: Callable[[int, int], None] | None = None) -> SweepReport:
@@ -238,6 +291,8 @@ class Simulation:
         elif kind == "return_refund":
             if args[0].order_external_id not in self.moments.exchanged:
                 ingest.record_refund(session, args[0], now)
+        elif kind == "order_request":  # the order page: a cancellation request, or a problem report
+            ingest.record_order_request(session, order_id=args[0], kind=args[1], topic=args[2], at=when, now=now)
         elif kind in ("stop", "unsub"):
             customer = session.get(Customer, args[0])
             if kind == "stop":
@@ -273,6 +328,8 @@ class Simulation:
                 if product:
                     self._at(now + timedelta(hours=rng.randint(2, 72)), "review", m.customer_id, product,
                              rng.choices(range(1, 6), weights=weights)[0], m.order_id)
+            elif m.step in ("dispatch_delay", "transit_stalled") and m.channel == "email":
+                self._order_page(now, m.order_id, m.step)
             elif m.step in WINBACK_RETURN and rng.random() < WINBACK_RETURN[m.step]:
                 customer = self.customers[m.customer_ext]
                 self._plan_order(customer, now + timedelta(hours=rng.randint(6, 7 * 24)))
@@ -283,6 +340,13 @@ class Simulation:
                     self._at(now + timedelta(minutes=30), "stop", m.customer_id)
                 elif m.channel == "email" and rng.random() < 0.01:
                     self._at(now + timedelta(hours=2), "unsub", m.customer_id)
+
+    def _order_page(self, now: datetime, order_id: int, step: str) -> None:
+        """A delay notice's remedy, used: some cancel an unshipped order, some report the stalled parcel
+        (their own seeded stream, like the rest of the before-it-arrives store)."""
+        if self.before_rng.random() < 0.3:
+            kind, topic = ("cancel", None) if step == "dispatch_delay" else ("problem", "late")
+            self._at(now + timedelta(hours=self.before_rng.randint(1, 12)), "order_request", order_id, kind, topic)
 
     def _refund_prevented(self, session: Any, refund: RefundIn) -> bool:
         """A guided customer calls off a planned refund with chance |delta| / refund_share."""

@@ -39,10 +39,23 @@ class OrderState:
     recovery_case_id: int | None = None
     recovery_resolved_at: datetime | None = None
     items: tuple[ItemState, ...] = ()
+    # Before it arrives: the promise as first made (order time, else the first carrier estimate), a later
+    # estimate and when it arrived, and the shipment's latest progress.
+    original_promised_at: datetime | None = None
+    estimated_at: datetime | None = None
+    promise_revised_at: datetime | None = None
+    last_progress_at: datetime | None = None
+    shipment_status: str | None = None
 
     @property
     def kept_product_ids(self) -> tuple[str, ...]:
         return tuple(p for p in self.product_ids if p not in self.returned_product_ids)
+
+    def promise_current_at(self, moment: datetime) -> datetime | None:
+        """The promise the customer held at `moment`: the later estimate once it had arrived, else the first."""
+        if self.estimated_at is not None and self.promise_revised_at is not None and moment >= self.promise_revised_at:
+            return self.estimated_at
+        return self.original_promised_at
 
 
 @dataclass(frozen=True)

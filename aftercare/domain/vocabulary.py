@@ -97,6 +97,14 @@ class Reason(StrEnum):
     NO_SENDER_CONTACT = "no_sender_contact"  # an ad where the law needs the sender's contact (Korea)
     NO_OPT_OUT_NUMBER = "no_opt_out_number"  # an ad SMS where the law needs a free opt-out number (Korea)
 
+    # Before it arrives (delay notices): one per slip, never after delivery.
+    DELIVERED_LATE = "delivered_late"  # delivered after the promised day ended: late, but no notice now
+    ALREADY_SHIPPED = "already_shipped"  # a pre-dispatch delay notice for an order that shipped
+    NOT_SHIPPED = "not_shipped"  # a transit delay notice for an order still unshipped (pre-dispatch tells it)
+    PROMISE_REVISED = "promise_revised"  # a notice about a promise a later estimate replaced
+    SLIP_NOTIFIED = "slip_already_notified"  # another delay notice already told this slip
+    TRACKING_MOVED = "tracking_progressed"  # the shipment moved: not stalled (yet)
+
 
 class Scope(StrEnum):
     """What one occurrence of a step is about: exactly-once holds per (scope, step, occurrence)."""

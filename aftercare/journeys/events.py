@@ -25,8 +25,16 @@ CSAT_UNHAPPY = "csat_unhappy"
 RECOVERY_RESOLVED = "recovery_resolved"
 POINTS_EXPIRY = "points_expiry"  # fired with the time the customer's points expire
 
+# Before it arrives: the promise known at order time (data: `day_ends_at`, `promised_day`, as PROMISE_DUE's),
+# a failed delivery attempt and the parcel out for delivery (carrier events).
+ORDER_PROMISED = "order_promised"
+ORDER_REQUEST = "order_request"  # the order page: data `request` (id), `kind` (cancel, problem), `topic`, `status`
+FAILED_ATTEMPT = "failed_attempt"
+OUT_FOR_DELIVERY = "out_for_delivery"
+
 BUILT_IN = frozenset({ORDER_PLACED, ORDER_CANCELLED, FULFILLED, PROMISE_DUE, CARRIER_EXCEPTION, DELIVERED,
-                      CSAT_HAPPY, CSAT_UNHAPPY, RECOVERY_RESOLVED, POINTS_EXPIRY})
+                      CSAT_HAPPY, CSAT_UNHAPPY, RECOVERY_RESOLVED, POINTS_EXPIRY,
+                      ORDER_PROMISED, FAILED_ATTEMPT, OUT_FOR_DELIVERY, ORDER_REQUEST})
 
 
 def sent(step: str) -> str:

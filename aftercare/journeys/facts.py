@@ -35,14 +35,28 @@ class FactQuery:
 
 
 @dataclass(frozen=True)
+class SentInBatch:
+    """A send decided earlier in the same batch, for a fact that must see it (`on_send`)."""
+
+    order_id: int
+    step: str
+    occurrence: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Fact:
     name: str
     load: Callable[[FactQuery], Mapping[int, Any]]  # customer id -> value, for the batch's customers
     default: Any = None  # the value for a customer the loader returned nothing for
+    # A fact about what was sent (`sent_delay_notices`) is loaded once per batch; `on_send(value, sent)` returns
+    # the customer's value after a step that needs it is decided Send, so later steps of the batch see it.
+    on_send: Callable[[Any, SentInBatch], Any] | None = None
 
 
-def fact(name: str, load: Callable[[FactQuery], Mapping[int, Any]], *, default: Any = None) -> Fact:
+def fact(name: str, load: Callable[[FactQuery], Mapping[int, Any]], *, default: Any = None,
+         on_send: Callable[[Any, SentInBatch], Any] | None = None) -> Fact:
     """Declare a batch fact: `needs=(fact("reordered", load_reordered, default=frozenset()),)`."""
     if not name.isidentifier():
         raise ValueError(f"a fact name must be an identifier; got {name!r}")
-    return Fact(name, load, default)
+    return Fact(name, load, default, on_send)

@@ -64,6 +64,21 @@ def explain(order: Annotated[str, typer.Argument(help="Our order id, the store's
         f"zone {timeline.customer_timezone}, email {timeline.email_masked or '-'}, "
         f"phone {timeline.phone_masked or '-'}"
     )
+    if timeline.promised_at or timeline.shipment_status:
+        promise = f"promised {_when(timeline.promised_at, zone)}" if timeline.promised_at else "no promise"
+        if timeline.estimated_at:
+            promise += f", new estimate {_when(timeline.estimated_at, zone)}"
+            if timeline.promise_revised_at:
+                promise += f" (since {_when(timeline.promise_revised_at, zone)})"
+        if timeline.shipment_status:
+            promise += f"; shipment {timeline.shipment_status}"
+            if timeline.last_progress_at:
+                promise += f", last progress {_when(timeline.last_progress_at, zone)}"
+        else:
+            promise += "; not shipped"
+        console.print(promise)
+    for kind, status, at in timeline.requests:
+        console.print(f"order page: {kind} request, {status}, {_when(at, zone)}")
     table = Table(title=f"Journey timeline, order {timeline.order_number}", title_justify="left", show_lines=True)
     for name in ("step", "status", "due", "decisions (when: outcome, reason, until)",
                  "messages (channel template locale: status, provider id, reason)"):

@@ -101,6 +101,11 @@ class MessageContext:
     opt_out_number: str = ""  # a free number to refuse advertising SMS (Korea's 080 number)
     region: str = ""  # the customer's country (ISO 3166-1): with the language, the locale of formats
     extra: Mapping[str, Any] = field(default_factory=dict)  # a step's own template variables, by name
+    # Before it arrives: the return and exchange policy summary (settings, per locale), a delay notice's new
+    # estimate and the promise it replaces.
+    return_policy: str | None = None
+    new_estimate: datetime | None = None
+    original_promised_at: datetime | None = None
 
 
 CONTEXT_FIELDS: frozenset[str] = frozenset(f.name for f in fields(MessageContext)) - {"extra"}
@@ -177,4 +182,7 @@ def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral
         opt_out_number="080-000-0000" if marketing and locale == "ko" else "",
         region={"ko": "KR", "ar": "SA", "pt_BR": "BR"}.get(locale, "US"),
         extra=dict(extra or {}),
+        return_policy="Free returns and exchanges within 30 days of delivery.",
+        new_estimate=placed + timedelta(days=8),
+        original_promised_at=placed + timedelta(days=5),
     )

@@ -33,7 +33,7 @@ from aftercare.db.models import (
 from aftercare.db.types import UTCDateTime
 from aftercare.domain.state import CustomerState, ItemState, OrderState
 from aftercare.domain.vocabulary import Channel, MessageStatus, Purpose
-from aftercare.journeys.facts import Fact, FactQuery
+from aftercare.journeys.facts import Fact, FactQuery, SentInBatch
 
 _SENT_LIKE = (
     MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value,
@@ -59,6 +59,13 @@ class BatchState:
     fact_defaults: dict[str, Any] = field(default_factory=dict)
     open_recovery: dict[int, datetime] = field(default_factory=dict)  # customer -> latest open case's opened_at
 
+    def record_send(self, needs: Sequence[Fact], customer_id: int, sent: SentInBatch) -> None:
+        """A Send decided in this batch, shown to the facts that watch sends (`Fact.on_send`)."""
+        for f in needs:
+            if f.on_send is not None and f.name in self.facts:
+                values = self.facts[f.name]
+                values[customer_id] = f.on_send(values.get(customer_id, f.default), sent)
+
     def customer_state(self, customer_id: int, order_id: int) -> CustomerState:
         c = self.customers[customer_id]
         o = self.orders[order_id]
@@ -79,7 +86,7 @@ class BatchState:
             product_ids=product_ids,
             returned_product_ids=frozenset(returned),
             fulfilled_at=ship.shipped_at if ship else None,
-            promised_at=ship.promised_at if ship else None,
+            promised_at=o.estimated_at or o.promised_at or (ship.promised_at if ship else None),
             delivered_at=ship.delivered_at if ship else None,
             carrier_exception=bool(ship and ship.exception_at),
             csat_score=csat.score if csat else None,
@@ -89,6 +96,11 @@ class BatchState:
             recovery_case_id=case.id if case else None,
             recovery_resolved_at=case.resolved_at if case else None,
             items=items,
+            original_promised_at=o.promised_at or (ship.promised_at if ship else None),
+            estimated_at=o.estimated_at,
+            promise_revised_at=o.promise_revised_at,
+            last_progress_at=(ship.last_event_at or ship.shipped_at) if ship else None,
+            shipment_status=ship.status if ship else None,
         )
         last = self.last_order_at.get(customer_id)
         return CustomerState(

@@ -82,6 +82,10 @@ class OrderIn:
     payment_summary: str = ""
     cancelled_at: datetime | None = None
     warnings: tuple[str, ...] = ()  # fields fitted or dropped by the mapper (e.g. "first_name_truncated")
+    # The promise as written on the order (a note attribute or metafield: a day or an ISO time), and the
+    # shipping method (its code or title) for a promise per method in settings. Ingest reads them.
+    promise: str | None = None
+    shipping_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,11 @@ TRACKING_PROGRESS = {
     "in_transit": 3, "attempted_delivery": 4, "delayed": 4, "failure": 4, "out_for_delivery": 5,
     "ready_for_pickup": 5, "delivered": 9,
 }
-EXCEPTION_STATUSES = frozenset({"delayed", "failure", "attempted_delivery"})
+EXCEPTION_STATUSES = frozenset({"delayed", "failure"})
+# A failed delivery attempt and the parcel out for delivery are news of their own (each its own notice,
+# both off by default), not a carrier exception.
+FAILED_ATTEMPT_STATUSES = frozenset({"attempted_delivery"})
+OUT_FOR_DELIVERY_STATUSES = frozenset({"out_for_delivery"})
 
 
 @dataclass(frozen=True)

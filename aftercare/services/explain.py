@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from aftercare.clock import as_utc
-from aftercare.db.models import Customer, DecisionLog, Message, Order, ScheduledStep
+from aftercare.db.models import Customer, DecisionLog, Message, Order, OrderRequest, ScheduledStep, Shipment
 from aftercare.db.models import Journey as JourneyRow
 from aftercare.services.consent_history import ConsentHistory, consent_history
 
@@ -79,6 +79,14 @@ class Timeline:
     phone_masked: str | None
     steps: list[StepLine]
     consent: ConsentHistory | None = None  # the customer's consent now and every statement behind it
+    # Before it arrives: the promise (as made, a later estimate and when it came), the shipment's progress,
+    # and what the customer asked on the order page (kind, status, when).
+    promised_at: datetime | None = None
+    estimated_at: datetime | None = None
+    promise_revised_at: datetime | None = None
+    shipment_status: str | None = None
+    last_progress_at: datetime | None = None
+    requests: list[tuple[str, str, datetime]] = field(default_factory=list)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -139,10 +147,21 @@ def explain(session: Session, ref: str) -> Timeline:
                 m.id, m.channel, m.template, m.locale, m.status, m.reason, m.provider, m.provider_message_id,
                 as_utc(m.sent_at) if m.sent_at else None, as_utc(m.status_at)))
     ordered = sorted(steps.values(), key=lambda s: (s.first_due_at, s.step, s.occurrence))
+    ship = session.scalar(select(Shipment).where(Shipment.order_id == order.id).order_by(Shipment.id.desc()).limit(1))
     return Timeline(
         order_id=order.id, order_number=order.number, order_external_id=order.external_id,
         order_status=order.status, placed_at=as_utc(order.placed_at), journey_id=journey.id,
         journey_status=journey.status, customer_id=customer.id, customer_timezone=customer.timezone or "UTC",
         email_masked=mask_email(customer.email), phone_masked=mask_phone(customer.phone), steps=ordered,
         consent=consent_history(session, customer.id),
+        promised_at=_utc(order.promised_at), estimated_at=_utc(order.estimated_at),
+        promise_revised_at=_utc(order.promise_revised_at),
+        shipment_status=ship.status if ship else None,
+        last_progress_at=_utc(ship.last_event_at or ship.shipped_at) if ship else None,
+        requests=[(r.kind, r.status, as_utc(r.created_at)) for r in session.scalars(
+            select(OrderRequest).where(OrderRequest.order_id == order.id).order_by(OrderRequest.id))],
     )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None

@@ -7,7 +7,7 @@ session and never commit, so one inbox event is applied in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,6 +23,7 @@ from aftercare.db.models import (
     Customer,
     Order,
     OrderItem,
+    OrderRequest,
     RecoveryCase,
     ReturnItem,
     Review,
@@ -33,15 +34,18 @@ from aftercare.db.models import (
 )
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.points import PointsTable
+from aftercare.domain.promise import day_ends_at, parse_promise, promise_by_method, promised_day
 from aftercare.domain.vocabulary import Channel, Purpose, Reason
 from aftercare.domain.zones import is_zone, resolve_zone
 from aftercare.journeys import events
 from aftercare.journeys.events import Event
 from aftercare.journeys.journey import Journey
 from aftercare.journeys.store_events import REFERRAL_ORDERED, REVIEW_CREATED
-from aftercare.services import consent_ledger, scheduler
+from aftercare.services import consent_ledger, order_requests, scheduler
 from aftercare.services.commands import (
     EXCEPTION_STATUSES,
+    FAILED_ATTEMPT_STATUSES,
+    OUT_FOR_DELIVERY_STATUSES,
     TRACKING_PROGRESS,
     ConsentIn,
     CustomerIn,
@@ -85,6 +89,8 @@ class Ingest:
     # Win-back timed to the customer (AFTERCARE_WINBACK_RULE); None keeps the journey's fixed window.
     lapse_rule: LapseRule | None = None
     winback_offset: timedelta = timedelta(0)  # the sequence's first offset (winback_sequence_days[0])
+    # A promise per shipping method (code or title, case-insensitive) in days, when the order has none.
+    promise_days_by_method: Mapping[str, float] = field(default_factory=dict)
     review_points: int = 0  # credited once per (customer, product) when a review is reported
     referral_bonus_points: int = 0  # credited to the referrer once per referred order
     # Set by a history import (`importing`): steps due by then are recorded `backfilled`, never sent.
@@ -170,6 +176,11 @@ class Ingest:
         customer = self.upsert_customer(session, data.customer, now)
         order = session.scalar(select(Order).where(Order.external_id == data.external_id))
         if order is not None:
+            promised = self._order_promise(data, customer.timezone)
+            if promised is not None and order.status != "cancelled":  # orders/updated with a (new) promise
+                journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order.id))
+                assert journey_row is not None
+                self._promise(session, order, journey_row, promised, customer.timezone, now, now)
             if data.cancelled_at is not None:
                 self.cancel_order(session, data.external_id, data.cancelled_at, now)
             return order
@@ -202,6 +213,9 @@ class Ingest:
         self._fire(session, journey_row, events.ORDER_PLACED, data.placed_at, now)
         if customer.points_expiring and customer.points_expire_at is not None:
             self._fire(session, journey_row, events.POINTS_EXPIRY, customer.points_expire_at, now)
+        promised = self._order_promise(data, customer.timezone)
+        if promised is not None:
+            self._promise(session, order, journey_row, promised, customer.timezone, data.placed_at, now)
         if data.cancelled_at is not None:
             self.cancel_order(session, data.external_id, data.cancelled_at, now)
         return order
@@ -242,8 +256,11 @@ class Ingest:
             order.status = "fulfilled"
         session.flush()
         self._fire(session, journey_row, events.FULFILLED, data.shipped_at, now)
-        if shipment.promised_at is not None:
-            self._fire(session, journey_row, events.PROMISE_DUE, shipment.promised_at, now)
+        zone = self._zone(session, order)
+        if data.promised_at is not None:
+            self._promise(session, order, journey_row, data.promised_at, zone, data.shipped_at, now)
+        elif order.promised_at is not None:  # the order's own promise now holds the shipment to it
+            self._fire_promise(session, journey_row, order.estimated_at or order.promised_at, zone, now)
         return shipment
 
     def record_tracking(
@@ -258,9 +275,9 @@ class Ingest:
                 session, FulfillmentIn(shipment_external_id, order_external_id, shipped_at=at), now
             )
         status = status.lower()
-        if estimated_delivery_at is not None and shipment.promised_at is None:
-            shipment.promised_at = estimated_delivery_at
-            self._fire(session, journey_row, events.PROMISE_DUE, estimated_delivery_at, now)
+        if estimated_delivery_at is not None:
+            shipment.promised_at = shipment.promised_at or estimated_delivery_at
+            self._promise(session, order, journey_row, estimated_delivery_at, self._zone(session, order), at, now)
         if TRACKING_PROGRESS.get(status, 0) >= TRACKING_PROGRESS.get(shipment.status, 0):
             shipment.status = status
             shipment.last_event_at = at
@@ -275,9 +292,83 @@ class Ingest:
         elif status in EXCEPTION_STATUSES and shipment.delivered_at is None and shipment.exception_at is None:
             shipment.exception_at = at
             session.flush()
-            self._fire(session, journey_row, events.CARRIER_EXCEPTION, at, now)
+            self._fire(session, journey_row, self._slip_event(
+                session, order, events.CARRIER_EXCEPTION, at), now=now)
+        elif status in FAILED_ATTEMPT_STATUSES and shipment.delivered_at is None:
+            self._fire(session, journey_row, events.FAILED_ATTEMPT, at, now)
+        elif status in OUT_FOR_DELIVERY_STATUSES and shipment.delivered_at is None:
+            self._fire(session, journey_row, events.OUT_FOR_DELIVERY, at, now)
         session.flush()
         return shipment
+
+    # The promise ----------------------------------------------------------------------------------------
+    def _order_promise(self, data: OrderIn, zone: str) -> datetime | None:
+        """The promise an order carries (its note attribute or metafield), else its shipping method's."""
+        written = parse_promise(data.promise, zone)
+        if written is not None:
+            return written
+        method = (data.shipping_method or "").strip().lower()
+        days = {k.lower(): v for k, v in self.promise_days_by_method.items()}.get(method) if method else None
+        return promise_by_method(data.placed_at, days, zone) if days is not None else None
+
+    def _promise(self, session: Session, order: Order, journey_row: JourneyRow, promised: datetime, zone: str,
+                 at: datetime, now: datetime) -> None:
+        """A promise learned (the first one is the promise; a later day is a new estimate and a new slip; an
+        earlier or the same day changes nothing: a carrier's optimism does not move what we promised)."""
+        if order.promised_at is None:
+            order.promised_at = promised
+            session.flush()
+            if order.status == "open":  # not shipped yet: the pre-dispatch promise starts here
+                self._fire(session, journey_row, self._promise_event(
+                    events.ORDER_PROMISED, promised, zone), now=now)
+            self._fire_promise(session, journey_row, promised, zone, now)
+            return
+        current = order.estimated_at or order.promised_at
+        if promised_day(promised, zone) > promised_day(current, zone):
+            order.estimated_at, order.promise_revised_at = promised, at
+            session.flush()
+            self._fire_promise(session, journey_row, promised, zone, now)
+
+    def _fire_promise(self, session: Session, journey_row: JourneyRow, promised: datetime, zone: str,
+                      now: datetime) -> None:
+        self._fire(session, journey_row, self._promise_event(events.PROMISE_DUE, promised, zone),
+                       now=now)
+
+    @staticmethod
+    def _promise_event(name: str, promised: datetime, zone: str) -> Event:
+        return Event(name, promised, {"day_ends_at": day_ends_at(promised, zone),
+                                      "promised_day": promised_day(promised, zone).isoformat()})
+
+    def _slip_event(self, session: Session, order: Order, name: str, at: datetime) -> Event:
+        """A carrier event that threatens the current promise: it carries that promise's day, so a notice
+        about it and the notice when the day passes are one occurrence (one notice per slip)."""
+        current = order.estimated_at or order.promised_at
+        zone = self._zone(session, order)
+        return Event(name, at, {"promised_day": promised_day(current, zone).isoformat()} if current else {})
+
+    @staticmethod
+    def _zone(session: Session, order: Order) -> str:
+        customer = session.get(Customer, order.customer_id)
+        return customer.timezone if customer is not None else "UTC"
+
+    # The order page -------------------------------------------------------------------------------------
+    def record_order_request(self, session: Session, *, order_id: int, kind: str, at: datetime, now: datetime,
+                             topic: str | None = None, message: str | None = None,
+                             shopify: str | None = None) -> OrderRequest:
+        """A problem report or cancellation from the order page: kept for support, who are told (the request's
+        id is the notice's occurrence); a cancellation Shopify carried out cancels the order here too."""
+        row = order_requests.record(session, order_id=order_id, kind=kind, at=at, topic=topic, message=message,
+                                    shopify=shopify)
+        if row is None:
+            raise UnknownOrder(str(order_id))
+        order = session.get(Order, order_id)
+        journey_row = session.scalar(select(JourneyRow).where(JourneyRow.order_id == order_id))
+        assert order is not None and journey_row is not None
+        if row.status == "cancelled_in_shopify":
+            self.cancel_order(session, order.external_id, at, now)
+        self._fire(session, journey_row, Event(events.ORDER_REQUEST, at, {
+            "request": row.id, "kind": row.kind, "topic": row.topic, "status": row.status}), now=now)
+        return row
 
     # Feedback ----------------------------------------------------------------------------------------
     def record_csat(self, session: Session, *, order_id: int, score: int, channel: str, at: datetime,

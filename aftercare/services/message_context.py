@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,6 +33,7 @@ class ContextSettings:
     postal_address: str = ""
     opt_out_number: str = ""
     points: PointsTable | None = None  # per currency; None: goodwill_points and reward_threshold for all
+    return_policy: Mapping[str, str] = field(default_factory=dict)  # locale -> summary; English the fallback
 
 
 def choose_locale(locale: str | None) -> str:
@@ -57,7 +59,7 @@ def build_context(
     ship = batch.shipments.get(order_id)
     featured = set(decision.product_ids)
     items = tuple(
-        _item(i, batch.products.get(i.product_id), order_id, step)
+        _item(i, batch.products.get(i.product_id), order_id, step, choose_locale(c.locale))
         for i in batch.items.get(order_id, ())
         if not featured or i.product_id in featured
     )
@@ -107,7 +109,7 @@ def build_context(
         tracking_number=ship.tracking_number if ship else None,
         tracking_url=checked_link(ship.tracking_url, field="tracking_url", order_id=order_id, step=step)
         if ship else None,
-        promised_at=ship.promised_at if ship else None,
+        promised_at=o.estimated_at or o.promised_at or (ship.promised_at if ship else None),
         delivered_at=ship.delivered_at if ship else None,
         referral_invite=decision.referral_invite,
         referral_url=links.url("/refer", {"k": "refer", "c": customer_id}, now) if decision.referral_invite else None,
@@ -119,6 +121,7 @@ def build_context(
         **_advertising(marketing, batch, customer_id, order_id, settings),
         region=address_part(o.shipping_address, "country_code") or (c.region or "").upper(),
         extra=extra,
+        return_policy=settings.return_policy.get(choose_locale(c.locale)) or settings.return_policy.get("en"),
     )
     return replace(ctx, **known) if known else ctx
 
@@ -140,15 +143,19 @@ def _advertising(marketing: bool, batch: BatchState, customer_id: int, order_id:
     }
 
 
-def _item(row: Any, product: Any, order_id: int, step: str) -> ItemView:
-    video = product.video_url if product is not None else None
+def _item(row: Any, product: Any, order_id: int, step: str, locale: str = "en") -> ItemView:
+    """An order line with the catalog's setup instructions and video, in the customer's language when the
+    catalog has that locale's text (from the product's `_<locale>` metafields), else the product's own."""
+    own: dict[str, Any] = ((getattr(product, "localized", None) or {}).get(locale) or {}) if product is not None else {}
+    video = own.get("video_url") or (product.video_url if product is not None else None)
+    instructions = own.get("setup_instructions") or (product.setup_instructions if product is not None else None)
     return ItemView(
         product_id=row.product_id,
         title=row.title,
         category=row.category,
         quantity=row.quantity,
         unit_price=Decimal(row.unit_price),
-        setup_instructions=product.setup_instructions if product is not None else None,
+        setup_instructions=instructions,
         video_url=checked_link(video, field="video_url", order_id=order_id, step=step),
         url=checked_link(product.url if product is not None else None, field="product_url", order_id=order_id,
                          step=step),

@@ -34,6 +34,7 @@ from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
 from aftercare.journeys import events
+from aftercare.journeys.facts import SentInBatch
 from aftercare.journeys.journey import Journey
 from aftercare.links import LinkSigner
 from aftercare.providers.base import (
@@ -254,6 +255,9 @@ class Sweeper:
             if isinstance(decision, Send) and spec.is_marketing:
                 # Later steps of this batch see this send: the frequency cap holds within a batch too.
                 batch.recent_marketing[step.customer_id].append(now)
+            if isinstance(decision, Send):
+                batch.record_send(spec.needs, step.customer_id,
+                                  SentInBatch(step.order_id, spec.name, step.occurrence or "", now))
             decisions[step.id] = decision
         return decisions
 

@@ -26,6 +26,7 @@ from aftercare.bootstrap import Services, get_services
 from aftercare.webhooks import bodies, inbox, twilio, verify
 from aftercare.webhooks.helpdesk import helpdesk_router
 from aftercare.webhooks.links import links_router
+from aftercare.webhooks.order_page import order_router
 from aftercare.webhooks.redirects import redirects_router
 from aftercare.webhooks.store_events import events_router
 
@@ -228,6 +229,7 @@ def create_app(services_factory: ServicesFactory = get_services) -> FastAPI:
         return refused if refused is not None else Response(status_code=204)
 
     app.include_router(links_router(services_factory))
+    app.include_router(order_router(services_factory))
     app.include_router(events_router(services_factory))
     app.include_router(helpdesk_router(services_factory))
     app.include_router(redirects_router(services_factory))

@@ -25,6 +25,7 @@ from aftercare.db.models import Customer, InboxEvent
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.vocabulary import Channel, Purpose
 from aftercare.journeys.store_events import StoreEvent
+from aftercare.services import catalog
 from aftercare.services.commands import ConsentIn, StoreEventIn
 from aftercare.services.ingest import UnknownOrder
 from aftercare.webhooks import helpdesk, sendgrid, shopify, twilio
@@ -175,7 +176,10 @@ def _apply_shopify(
 ) -> str:
     ingest, topic = services.ingest, event.topic
     if topic in shopify.ORDER_TOPICS:
-        order = shopify.map_order(body, default_timezone=services.settings.shopify_default_timezone)
+        settings = services.settings
+        order = shopify.map_order(body, default_timezone=settings.shopify_default_timezone,
+                                  promise_attribute=settings.promise_note_attribute,
+                                  promise_metafield=settings.promise_metafield)
         _record_warnings(event, order.warnings, order.external_id)
         ingest.record_order(session, order, now)
         return "order"
@@ -213,6 +217,8 @@ def _apply_shopify(
             return "ignored:no_items_refunded"
         ingest.record_refund(session, refund, now)
         return "refund"
+    if topic in shopify.PRODUCT_TOPICS:  # the catalog fills itself (aftercare/services/catalog.py)
+        return catalog.apply_webhook(session, services.settings, topic, body, now)
     return "ignored:unknown_topic"
 
 
@@ -231,6 +237,17 @@ def _record_warnings(event: InboxEvent, warnings: tuple[str, ...], order_externa
     )
 
 
+def _apply_order_request(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime,
+                         said: datetime) -> str:
+    """A problem report or a cancellation from the order page: kept for support; a cancellation Shopify
+    carried out cancels the order here too (its orders/cancelled webhook, arriving later, changes nothing)."""
+    kind = "problem" if topic == "order_problem" else "cancel"
+    row = services.ingest.record_order_request(
+        session, order_id=int(body["o"]), kind=kind, at=said, now=now, topic=body.get("topic"),
+        message=body.get("message"), shopify=body.get("shopify"))
+    return f"order_{kind}:{'cancelled' if row.status == 'cancelled_in_shopify' else 'recorded'}"
+
+
 def _apply_link(session: Session, services: Services, topic: str, body: dict[str, Any], now: datetime,
                 said: datetime) -> str:
     """A customer's own choice on our pages counts as said when they made it (`said`, the receipt time),
@@ -238,6 +255,8 @@ def _apply_link(session: Session, services: Services, topic: str, body: dict[str
     ingest = services.ingest
     if topic in ("review_click", "referral_click", "subscription_click", "return_choice"):  # the record itself
         return f"{topic}:recorded"
+    if topic in ("order_problem", "order_cancel"):  # the order page (aftercare/webhooks/order_page.py)
+        return _apply_order_request(session, services, topic, body, now, said)
     if topic == "csat":
         answer = ingest.record_csat(
             session, order_id=int(body["o"]), score=int(body["s"]), channel="email", at=now, now=now

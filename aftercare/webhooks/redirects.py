@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from aftercare.bootstrap import Services
 from aftercare.db.models import OrderItem, Product
 from aftercare.links import InvalidLink
+from aftercare.rendering.safety import safe_url
 from aftercare.settings import Settings
 from aftercare.webhooks import inbox, pages
 from aftercare.webhooks.links import error_page, page
@@ -80,15 +81,18 @@ def returns_destination(settings: Settings, return_id: str, choice: str, token: 
     return _fill(template, {"return_id": return_id, "choice": choice, "token": token}) if template else None
 
 
-def _review_target(services: Services, order_id: int, product_id: str | None) -> tuple[str | None, str | None]:
-    """The product reviewed (the link's, else the order's first item) and its handle, if known."""
+def _review_target(services: Services, order_id: int,
+                   product_id: str | None) -> tuple[str | None, str | None, str | None]:
+    """The product reviewed (the link's, else the order's first item), its handle, and its own review URL from
+    the catalog (a product metafield: the store's data, from a signed webhook or its Admin API), if known."""
     with services.session_factory() as session:
         if product_id is None:
             product_id = session.scalar(
                 select(OrderItem.product_id).where(OrderItem.order_id == order_id).order_by(OrderItem.id).limit(1)
             )
         product = session.get(Product, product_id) if product_id else None
-        return product_id, handle_of(product.url if product else None)
+        own = safe_url(product.review_url) if product is not None and product.review_url else None
+        return product_id, handle_of(product.url if product else None), own
 
 
 def _record_click(services: Services, topic: str, body: dict[str, Any]) -> None:
@@ -148,9 +152,9 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         order_id, product_id = claims.get("o"), claims.get("p")
         if not isinstance(order_id, int) or isinstance(order_id, bool) or not isinstance(product_id, str | None):
             return error_page(services, 400, N_("The link is incomplete."), lang)
-        product_id, handle = await run_in_threadpool(_review_target, services, order_id, product_id)
+        product_id, handle, own = await run_in_threadpool(_review_target, services, order_id, product_id)
         await run_in_threadpool(_record_click, services, "review_click", {"o": order_id, "p": product_id})
-        destination = review_destination(services.settings, product_id, handle)
+        destination = own or review_destination(services.settings, product_id, handle)
         return _go(destination) if destination else _unavailable(services, "review", lang)
 
     @router.get("/refer", response_model=None)

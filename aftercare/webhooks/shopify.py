@@ -25,7 +25,8 @@ ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled",
 FULFILLMENT_TOPICS = frozenset({"fulfillments/create", "fulfillments/update"})
 TRACKING_TOPICS = frozenset({"fulfillment_events/create"})
 REFUND_TOPICS = frozenset({"refunds/create"})
-KNOWN_TOPICS = ORDER_TOPICS | FULFILLMENT_TOPICS | TRACKING_TOPICS | REFUND_TOPICS
+PRODUCT_TOPICS = frozenset({"products/create", "products/update", "products/delete"})  # the catalog
+KNOWN_TOPICS = ORDER_TOPICS | FULFILLMENT_TOPICS | TRACKING_TOPICS | REFUND_TOPICS | PRODUCT_TOPICS
 FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
 
 # Shopify orders carry no IANA time zone for the customer, only addresses and phones. The customer's zone
@@ -137,7 +138,40 @@ def product_key(line: dict[str, Any]) -> str:
     return f"line:{line.get('variant_id') or line.get('id')}"
 
 
-def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderIn:
+def note_attribute(order: dict[str, Any], name: str | None) -> str | None:
+    """A note attribute's value (Shopify: `note_attributes: [{"name", "value"}]`), None when absent."""
+    if not name:
+        return None
+    for attr in order.get("note_attributes") or ():
+        if isinstance(attr, dict) and attr.get("name") == name and attr.get("value") not in (None, ""):
+            return str(attr["value"])
+    return None
+
+
+def metafield(resource: dict[str, Any], ref: str | None) -> str | None:
+    """A metafield's value by `namespace.key` from a body's `metafields` list, None when absent."""
+    if not ref or "." not in ref:
+        return None
+    namespace, key = ref.split(".", 1)
+    for field in resource.get("metafields") or ():
+        if isinstance(field, dict) and field.get("namespace") == namespace and field.get("key") == key:
+            value = field.get("value")
+            return None if value in (None, "") else str(value)
+    return None
+
+
+def shipping_method(order: dict[str, Any]) -> str | None:
+    """The first shipping line's code, else its title (what a promise per method is keyed by)."""
+    for line in order.get("shipping_lines") or ():
+        if isinstance(line, dict):
+            value = line.get("code") or line.get("title")
+            if value:
+                return str(value)[:64]
+    return None
+
+
+def map_order(order: dict[str, Any], *, default_timezone: str = "UTC", promise_attribute: str | None = None,
+              promise_metafield: str | None = None) -> OrderIn:
     notes: list[str] = []
     lines = [line for line in order.get("line_items") or () if isinstance(line, dict)]
     items = tuple(
@@ -176,6 +210,8 @@ def map_order(order: dict[str, Any], *, default_timezone: str = "UTC") -> OrderI
         payment_summary=payment_summary,
         cancelled_at=_opt_time(order.get("cancelled_at")),
         warnings=tuple(dict.fromkeys(notes)),
+        promise=note_attribute(order, promise_attribute) or metafield(order, promise_metafield),
+        shipping_method=shipping_method(order),
     )
 
 

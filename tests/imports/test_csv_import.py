@@ -94,8 +94,9 @@ def test_past_steps_are_backfilled_and_a_recent_orders_steps_are_sent_when_due(s
         o2 = session.scalar(select(Order.id).where(Order.external_id == "o2"))
         steps = {s.step: s for s in session.scalars(select(ScheduledStep).where(ScheduledStep.order_id == o2))}
         # delivered 28 Feb 05:00; the import runs 2 March 15:00: the notices are history, the guide is not
-        assert {n for n, s in steps.items() if s.last_reason == Reason.BACKFILLED.value} == {
-            "confirmation", "shipped", "delivered_notice", "setup_guide", "points_statement"}
+        backfilled = {n for n, s in steps.items() if s.last_reason == Reason.BACKFILLED.value}
+        assert {"confirmation", "shipped", "delivered_notice", "setup_guide", "points_statement"} <= backfilled
+        assert not backfilled & {"csat", "review_request"}  # still ahead
         # A restock reminder's time is its product's run-out date, which its decision defers to: left to decide.
         assert steps["restock_reminder"].status == "pending"
         assert steps["csat"].status == "pending"

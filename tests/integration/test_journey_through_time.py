@@ -102,10 +102,13 @@ def test_no_csat_answer_gets_one_review_request_fourteen_days_after_delivery(ser
 
 def test_late_delivery_gets_a_proactive_delay_notice(services, clock, email, sms):
     place_order(services)
-    fulfil(services, promised_in=timedelta(days=2))
-    run_until(services, clock, START + timedelta(days=2, hours=11))
+    fulfil(services, promised_in=timedelta(days=2))  # promised for 4 March (New York)
+    run_until(services, clock, START + timedelta(days=2))
+    track(services, "in_transit")  # it moves: not stalled, only late
+    # The grace (12 h) counts from the end of the promised day in the customer's zone: 5 March 00:00 EST.
+    run_until(services, clock, START + timedelta(days=3, hours=1))  # 5 March 11:00 EST
     assert "delay_notice" not in [s for s, _ in steps_sent(email, sms)]
-    run_until(services, clock, START + timedelta(days=2, hours=13))
+    run_until(services, clock, START + timedelta(days=3, hours=3))
     assert ("delay_notice", "email") in steps_sent(email, sms) and ("delay_notice", "sms") in steps_sent(email, sms)
 
 

@@ -11,12 +11,13 @@ import pytest
 from jinja2 import UndefinedError
 
 from aftercare.domain.vocabulary import Channel
-from aftercare.journeys import default_journey
+from aftercare.journeys import Timings, default_journey
 from aftercare.rendering.context import MessageContext, sample_context
 from aftercare.rendering.renderer import TEMPLATES_DIR, Renderer, TemplateMissingError
 
 # The lists come from the journey: a step brings its channels and its SMS budget with it.
-JOURNEY = default_journey()
+# Every built-in step, the ones off by default included (their templates ship too).
+JOURNEY = default_journey(Timings(failed_attempt_notice_enabled=True, out_for_delivery_notice_enabled=True))
 EMAIL_STEPS = tuple(s.name for s in JOURNEY.steps if Channel.EMAIL in s.channels)
 SMS_STEPS = tuple(s.name for s in JOURNEY.steps if Channel.SMS in s.channels)
 SMS_SEGMENT_BUDGET = {s.name: s.sms_segments for s in JOURNEY.steps if s.sms_segments is not None}
@@ -56,6 +57,7 @@ def bare_context(step: str, locale: str) -> MessageContext:
         tracking_number=None, tracking_url=None, promised_at=None, delivered_at=None, review_url=None,
         goodwill_points=0, referral_url=None, cross_sell=(), offer_code=None, unsubscribe_url=None,
         preferences_url=None, order_url=None, csat_score=None, recovery_resolve_url=None,
+        return_policy=None, new_estimate=None, original_promised_at=None,
     )
 
 

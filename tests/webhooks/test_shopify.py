@@ -88,12 +88,13 @@ def test_malformed_json_with_a_valid_signature_gets_400_and_changes_nothing(
 
 
 def test_an_unknown_topic_is_stored_and_acknowledged(client: TestClient, services: Services) -> None:
-    response = post_shopify(client, "products/update", {"id": 1, "title": "Shoe"}, "wh-unknown")
+    # (products/* fill the catalog now: aftercare/services/catalog.py)
+    response = post_shopify(client, "inventory_levels/update", {"inventory_item_id": 1, "available": 3}, "wh-unknown")
     assert response.status_code == 200
     assert response.json()["result"] == "ignored:unknown_topic"
     with services.session_factory() as session:
         event = session.scalar(select(InboxEvent))
-        assert event is not None and event.topic == "products/update" and event.applied_at is not None
+        assert event is not None and event.topic == "inventory_levels/update" and event.applied_at is not None
 
 
 def test_a_fulfilment_before_its_order_is_kept_and_applied_later(

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from aftercare.journeys.default import (
     after_delivery,
     cancellation,
+    delays,
     loyalty,
     loyalty_moments,
     order,
@@ -23,6 +24,7 @@ from aftercare.journeys.default import (
 )
 from aftercare.journeys.default.after_delivery import CSAT, RECOVERY_NOTICE, SERVICE_RECOVERY, SETUP_GUIDE
 from aftercare.journeys.default.cancellation import CANCELLATION_NOTICE
+from aftercare.journeys.default.delays import DISPATCH_DELAY, FAILED_ATTEMPT, OUT_FOR_DELIVERY, TRANSIT_STALLED
 from aftercare.journeys.default.loyalty import POINTS_EXPIRY_7, POINTS_EXPIRY_30
 from aftercare.journeys.default.order import CONFIRMATION
 from aftercare.journeys.default.reviews import REVIEW_REQUEST
@@ -36,7 +38,8 @@ WINBACK_STEPS = (WINBACK_1, WINBACK_2, WINBACK_3)
 
 # The stages in journey order: each stage module lists its own steps (`STEPS`), so a new built-in step is
 # written in its stage's module and nowhere else.
-STAGES = (order, shipping, after_delivery, reviews, winback, cancellation, loyalty)
+# `delays` (before it arrives: pre-dispatch, stalled, carrier news) follows shipping in the funnel.
+STAGES = (order, shipping, delays, after_delivery, reviews, winback, cancellation, loyalty)
 STAGES += (loyalty_moments, replenishment, subscriptions, returns)  # issue 14: after it arrives
 
 
@@ -48,7 +51,10 @@ def default_steps(timings: JourneyTimings | None = None, *, except_: Iterable[st
     unknown = leave_out - {s.name for s in built} - _switched_off(t)
     if unknown:
         raise KeyError(f"no built-in steps named {sorted(unknown)}")
-    return [s for s in built if s.name not in leave_out]
+    # A stage's `SWITCHES` name the setting that switches a step off (AFTERCARE_JOURNEY_<flag>=false).
+    switched_off = {name for stage in STAGES for name, flag in getattr(stage, "SWITCHES", {}).items()
+                    if not getattr(t, flag)}
+    return [s for s in built if s.name not in leave_out | switched_off]
 
 
 def _switched_off(t: JourneyTimings) -> set[str]:
@@ -72,4 +78,5 @@ __all__ = [
     "CANCELLATION_NOTICE", "CONFIRMATION", "CSAT", "DELAY_NOTICE", "DELIVERED_NOTICE", "POINTS_EXPIRY_30",
     "POINTS_EXPIRY_7", "RECOVERY_NOTICE", "REVIEW_REQUEST", "SERVICE_RECOVERY", "SETUP_GUIDE", "SHIPPED",
     "WINBACK_1", "WINBACK_2", "WINBACK_3", "WINBACK_STEPS", "build", "default_journey", "default_steps",
+    "DISPATCH_DELAY", "FAILED_ATTEMPT", "OUT_FOR_DELIVERY", "TRANSIT_STALLED",
 ]

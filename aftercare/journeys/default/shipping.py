@@ -1,4 +1,10 @@
-"""Shipping stage: shipped, a delay notice when the promise passes undelivered, delivered. Every channel."""
+"""Shipping stage: shipped, a delay notice when the promise passes undelivered, delivered. Every channel.
+
+The delay notice is one per slip: its occurrence is the promised day it is about (a later estimate is a new
+occurrence), the grace counts from the end of that day in the customer's zone, and it shares the rules of
+the other delay notices (aftercare/journeys/default/delays.py): never after delivery, never a second one
+for a slip another notice already told.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,16 @@ from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Reason
 from aftercare.journeys import events
 from aftercare.journeys.conditions import every_item
-from aftercare.journeys.step import Step, days, email, hours, on, sms, step, transactional
+from aftercare.journeys.default.delays import (
+    DELAY_TAG,
+    SENT_DELAY_NOTICES,
+    after_day_ends,
+    not_after_delivery,
+    once_per_slip,
+    slip_key,
+    still_this_promise,
+)
+from aftercare.journeys.step import Step, days, email, on, sms, step, transactional
 from aftercare.settings import JourneyTimings
 
 SHIPPED = "shipped"
@@ -17,8 +32,9 @@ DELAY_NOTICE = "delay_notice"
 DELIVERED_NOTICE = "delivered_notice"
 
 
-def _still_undelivered(view: StepView, now: datetime) -> Skip | None:
-    return Skip(Reason.DELIVERED_ON_TIME) if view.order.delivered_at is not None else None
+def _shipped(view: StepView, now: datetime) -> Skip | None:
+    """An order still unshipped past its promise hears it from the pre-dispatch notice, not this one."""
+    return Skip(Reason.NOT_SHIPPED) if view.order.fulfilled_at is None else None
 
 
 def _not_yet_delivered(view: StepView, now: datetime) -> Skip | None:
@@ -33,10 +49,14 @@ def shipped(t: JourneyTimings) -> Step:
 
 
 def delay_notice(t: JourneyTimings) -> Step:
-    return step(DELAY_NOTICE, transactional, channels=(email, sms), fan_out=True,
-                on=(on(events.PROMISE_DUE, hours(t.delay_grace_hours)), on(events.CARRIER_EXCEPTION)),
-                check=_still_undelivered, expires=days(2), sms_segments=3, urgent=True,
-                purpose_text="the promised date passed without delivery, or a carrier exception")
+    triggers = [on(events.PROMISE_DUE, due=after_day_ends(t.delay_grace_hours))]
+    if t.carrier_exception_notice_enabled:
+        triggers.append(on(events.CARRIER_EXCEPTION))
+    return step(DELAY_NOTICE, transactional, channels=(email, sms), fan_out=True, on=triggers,
+                repeat_key=slip_key,
+                check=(still_this_promise, not_after_delivery, _shipped, once_per_slip(DELAY_NOTICE)),
+                needs=(SENT_DELAY_NOTICES,), expires=days(2), sms_segments=3, tags=(DELAY_TAG,), urgent=True,
+                purpose_text="the promised day ended without delivery, or a carrier exception")
 
 
 def delivered_notice(t: JourneyTimings) -> Step:
