@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--send-rate", type=float, default=5000.0, help="SMS sends per second (token bucket)")
     p.add_argument("--concurrency", type=int, default=None,
                    help="sweep batches in flight (default: the setting's default, AFTERCARE_SWEEP_CONCURRENCY)")
+    p.add_argument("--render-processes", type=int, default=0,
+                   help="render pool processes (AFTERCARE_SWEEP_RENDER_PROCESSES; 0: render in the sweep process)")
     p.add_argument("--naive-subset", type=int, default=SUBSET_DEFAULT)
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
@@ -152,12 +154,14 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
     def fresh_services() -> Any:
         settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
                             sweep_batch_size=args.batch_size, sms_rate_per_second=args.send_rate,
-                            sweep_concurrency=args.concurrency, environment="development")
+                            sweep_concurrency=args.concurrency, sweep_render_processes=args.render_processes,
+                            environment="development")
         return build_services(settings, clock=FrozenClock(NOW), email=LatencyEmailSender(latency),
                               sms=LatencySmsSender(latency, args.send_rate), engine=engine, migrate_db=False)
 
     print(f"aftercare sweep benchmark: {dialect}, pending={args.pending:,} due={args.due:,} "
           f"latency={args.latency_ms:g} ms batch={args.batch_size} concurrency={args.concurrency} "
+          f"render_processes={args.render_processes} "
           f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
           f"(seeded in {seed_info['seed_seconds']} s)")
     print("provider model: email = 1 request per <=1000 messages; SMS = 1 request per message, overlapped in a "
@@ -207,6 +211,8 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             report = journey_sweep(batch_size=args.batch_size)
             ours_s = time.perf_counter() - t0
         ours_statements = statements[0]
+        if services.sweeper.render_pool is not None:
+            services.sweeper.render_pool.close()
         peak = _peak_mb()
         claimed = report["claimed"]
         ours_rate = claimed / ours_s
@@ -302,7 +308,7 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             print(f"         ours / naive = {results['naive_speedup']:.1f}x (target >= 15x)")
     engine.dispose()
     results.update(db=dialect, pending=args.pending, due=args.due, latency_ms=args.latency_ms,
-                   batch_size=args.batch_size, concurrency=args.concurrency)
+                   batch_size=args.batch_size, concurrency=args.concurrency, render_processes=args.render_processes)
     print(json.dumps(results))
     return 0
 

@@ -52,6 +52,7 @@ from aftercare.services import scheduler
 from aftercare.services.batch_state import BatchState, load_batch_state
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings, build_context, choose_locale
+from aftercare.services.render_pool import LocalBatch, RenderBatch, RenderFailed, RenderJob, RenderPool
 from aftercare.services.reports import SweepReport
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class Sweeper:
     batch_size: int = 500
     lease: timedelta = timedelta(minutes=5)
     cross_sell: CrossSell | None = None
+    # Renders on other cores when set (AFTERCARE_SWEEP_RENDER_PROCESSES > 0); else in this process.
+    render_pool: RenderPool | None = None
     # Test seam: called with a phase name ("reserved", "sending", "sent"); raise to simulate a crash there.
     fault: Callable[[str], None] | None = None
     _is_pg: bool = field(init=False, default=False)
@@ -136,6 +139,8 @@ class Sweeper:
     def process_batch(self, *, worker_id: str = "sweep", journey_id: int | None = None,
                       batch_size: int | None = None, reclaim_own: bool = False) -> SweepReport:
         now = self.clock.now()
+        if self.render_pool is not None:
+            self.render_pool.start()
         phases: Counter[str] = Counter()
         tick = _Stopwatch(phases)
         with self.session_factory() as session, session.begin():
@@ -259,6 +264,11 @@ class Sweeper:
     def _plan(self, session: Session, steps: Sequence[Row[Any]], decisions: dict[int, Decision],
               batch: BatchState, now: datetime) -> list[_Planned]:
         planned: list[_Planned] = []
+        jobs: list[RenderJob] = []
+        # Every message of the batch is rendered before anything is reserved: in this process, or on the render
+        # pool's cores while this loop goes on building the next contexts (exactly-once does not depend on it).
+        render = self.render_pool.batch() if self.render_pool is not None else LocalBatch(self.renderer)
+        slots: list[tuple[_Planned, Any]] = []  # per job: its ledger row to fill, and the email's `to`
         for step in steps:
             decision = decisions[step.id]
             spec = self.journey.get(step.step)
@@ -272,14 +282,18 @@ class Sweeper:
                 planned.append(_Planned(_key(step, decision.channel), step, decision.channel, MessageStatus.HELD_OUT,
                                         Reason.HOLDOUT.value))
             elif isinstance(decision, Send):
-                planned.extend(self._render(session, step, decision, batch, now))
+                self._prepare(session, step, decision, batch, now, planned, jobs, render, slots)
                 # Channels a fan-out step could not use are recorded too (invalid phone, STOP, no consent).
                 planned.extend(_Planned(_key(step, channel), step, channel, MessageStatus.SKIPPED, reason.value)
                                for channel, reason in decision.skipped_channels)
+        for (p, to), job, r in zip(slots, jobs, render.results(), strict=True):
+            self._fill(p, job, r, to)
         return planned
 
-    def _render(self, session: Session, step: Row[Any], decision: Send, batch: BatchState,
-                now: datetime) -> list[_Planned]:
+    def _prepare(self, session: Session, step: Row[Any], decision: Send, batch: BatchState, now: datetime,
+                 planned: list[_Planned], jobs: list[RenderJob], render: RenderBatch | LocalBatch,
+                 slots: list[tuple[_Planned, Any]]) -> None:
+        """One context per step, one render job and one (still empty) ledger row per channel it sends on."""
         spec = self.journey.step(step.step)
         customer = batch.customers[step.customer_id]
         cross: tuple[ProductView, ...] = ()
@@ -289,32 +303,36 @@ class Sweeper:
                             batch=batch, links=self.links, settings=self.context_settings, now=now, cross_sell=cross,
                             occurrence=step.occurrence or "", item=step.item, payload=step.payload)
         locale = choose_locale(customer.locale)
-        out: list[_Planned] = []
         for channel in decision.channels:
-            key = _key(step, channel)
-            try:
-                if channel is Channel.EMAIL:
-                    r = self.renderer.render_email(step.step, locale, ctx)
-                    to = self.context_settings.support_email if spec.to_support else customer.email
-                    payload: EmailMessage | SmsMessage = EmailMessage(
-                        message_id="", to=to, subject=r.subject, html=r.html, text=r.text,
-                        step=step.step, template=r.template, locale=r.locale, marketing=spec.is_marketing,
-                        unsubscribe_url=ctx.unsubscribe_url if spec.is_marketing else None,
-                    )
-                    out.append(_Planned(key, step, channel, MessageStatus.RESERVED, None, r.template, r.locale,
-                                        payload))
-                else:
-                    r = self.renderer.render_sms(step.step, locale, ctx)
-                    payload = SmsMessage(message_id="", to=customer.phone, body=r.body, step=step.step,
-                                         template=r.template, locale=r.locale, marketing=spec.is_marketing,
-                                         segments=r.segments)
-                    out.append(_Planned(key, step, channel, MessageStatus.RESERVED, None, r.template, r.locale, payload,
-                                        segments=r.segments))
-            except Exception as exc:  # noqa: BLE001 - a broken template must cost one message, not the batch
-                log.error("render failed step=%s step_id=%s channel=%s error=%s", step.step, step.id, channel,
-                          type(exc).__name__)
-                out.append(_Planned(key, step, channel, MessageStatus.FAILED, "render_error"))
-        return out
+            p = _Planned(_key(step, channel), step, channel, MessageStatus.RESERVED)
+            planned.append(p)
+            job = RenderJob(step.step, channel.value, locale, ctx)
+            jobs.append(job)
+            render.add(job)
+            if channel is Channel.EMAIL:
+                slots.append((p, self.context_settings.support_email if spec.to_support else customer.email))
+            else:
+                slots.append((p, customer.phone))
+
+    def _fill(self, p: _Planned, job: RenderJob, r: Any, to: Any) -> None:
+        """The rendered message becomes the ledger row's payload; a failed render costs that message only."""
+        step = p.step
+        if isinstance(r, RenderFailed):
+            log.error("render failed step=%s step_id=%s channel=%s error=%s", step.step, step.id, p.channel, r.error)
+            p.status, p.reason = MessageStatus.FAILED, "render_error"
+            return
+        marketing = self.journey.step(step.step).is_marketing
+        p.template, p.locale = r.template, r.locale
+        if p.channel is Channel.EMAIL:
+            p.payload = EmailMessage(
+                message_id="", to=to, subject=r.subject, html=r.html, text=r.text,
+                step=step.step, template=r.template, locale=r.locale, marketing=marketing,
+                unsubscribe_url=job.ctx.unsubscribe_url if marketing else None,
+            )
+        else:
+            p.payload = SmsMessage(message_id="", to=to, body=r.body, step=step.step,
+                                   template=r.template, locale=r.locale, marketing=marketing, segments=r.segments)
+            p.segments = r.segments
 
     def _reserve(self, planned: list[_Planned], decisions: dict[int, Decision], now: datetime,
                  report: SweepReport) -> list[_Planned]:
