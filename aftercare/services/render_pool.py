@@ -103,6 +103,7 @@ class RenderPool:
         self._ready = False
         self._broken = False
         self._lock = threading.Lock()
+        self.rendered_in_children = 0  # messages the children rendered: what the tests and the benchmark show
 
     def start(self) -> None:
         """Start the children if not yet started, without waiting for them: the sweep calls this before each
@@ -117,6 +118,21 @@ class RenderPool:
                 self._warming = [self._executor.submit(_render_in_child, ()) for _ in range(self.processes)]
             except (BrokenProcessPool, RuntimeError):
                 self._give_up_locked()
+
+    @property
+    def broken(self) -> bool:
+        """A child died or could not start: this process renders by itself from then on."""
+        return self._broken
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Start the children and wait until they can render (tests; a sweep never waits for them)."""
+        self.start()
+        for future in list(self._warming):
+            try:
+                future.result(timeout)
+            except Exception:  # noqa: BLE001 - reported by ready() as a broken pool
+                break
+        return self.ready()
 
     def ready(self) -> bool:
         if not self._ready and not self._broken and self._warming and all(f.done() for f in self._warming):
@@ -198,6 +214,7 @@ class RenderBatch:
             if future is not None:
                 try:
                     rendered = future.result()
+                    self._pool.rendered_in_children += len(rendered)
                 except Exception:  # noqa: BLE001 - a dead child (BrokenProcessPool) or a failed transfer
                     log.exception("render pool chunk failed")
                     self._pool._give_up()
