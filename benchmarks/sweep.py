@@ -274,8 +274,10 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             ours_s = time.perf_counter() - t0
         ours_statements = statements[0]
         cpu_us = (time.process_time() - cpu0) / max(report["claimed"], 1) * 1e6
-        if services.sweeper.render_pool is not None:
-            services.sweeper.render_pool.close()
+        pool = services.sweeper.render_pool
+        in_children = pool.rendered_in_children if pool is not None else 0
+        if pool is not None:
+            pool.close()
         peak = _peak_mb()
         claimed = report["claimed"]
         ours_rate = claimed / ours_s
@@ -296,6 +298,10 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         print(f"         CPU of this process {cpu_us:,.0f} us/step (all its threads; a render pool's children not "
               "included): on a busy shared machine a steadier figure than the wall time")
         results["cpu_us_per_step"] = round(cpu_us, 1)
+        if pool is not None:
+            print(f"         render pool: {args.render_processes} process(es) rendered {in_children:,} of the messages "
+                  "(the first batches render in this process while the children start)")
+            results["rendered_in_children"] = in_children
         print(f"         db statements/step {ours_statements / claimed:.3f} ({ours_statements:,} statements; "
               "SQLAlchemy before_cursor_execute, an executemany counts once)")
         print(f"         peak RSS {peak:,.0f} MB (getrusage ru_maxrss of this process, high-water mark over the floor "

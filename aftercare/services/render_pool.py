@@ -103,7 +103,7 @@ class RenderPool:
         self._ready = False
         self._broken = False
         self._lock = threading.Lock()
-        self.rendered_in_children = 0  # messages the children rendered: what the tests and the benchmark show
+        self.rendered_in_children = 0  # messages the children rendered (the tests and the benchmark print it)
 
     def start(self) -> None:
         """Start the children if not yet started, without waiting for them: the sweep calls this before each
