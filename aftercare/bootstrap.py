@@ -35,6 +35,7 @@ from aftercare.services.cross_sell import CrossSeller
 from aftercare.services.ingest import Ingest
 from aftercare.services.message_context import ContextSettings
 from aftercare.services.reconcile import Reconciler, windows_from
+from aftercare.services.render_pool import RenderPool, build_renderer
 from aftercare.services.sweep import Sweeper
 from aftercare.settings import Settings, get_settings
 from aftercare.winback.store import load_rule
@@ -140,9 +141,11 @@ def build_services(
     clock = clock or SystemClock()
     journey = journey or configured_journey(settings)
     policy = policy_from(settings)
-    renderer = renderer or Renderer(store_dirs=journey.template_dirs, catalog_dirs=settings.catalog_dirs,
-                                    brand_color=settings.brand_color, logo_url=settings.logo_url,
-                                    shop_url=settings.shop_url)
+    pool = None
+    if renderer is None:
+        renderer = build_renderer(settings, store_dirs=tuple(journey.template_dirs))
+        if settings.sweep_render_processes > 0:  # the same renderer in child processes (a given one stays here)
+            pool = RenderPool(settings, tuple(journey.template_dirs), settings.sweep_render_processes, renderer)
     if email is None or sms is None:
         default_email, default_sms = _default_providers(settings)
         email = email or default_email
@@ -173,7 +176,7 @@ def build_services(
         batch_size=settings.sweep_batch_size, lease=timedelta(seconds=settings.sweep_lease_seconds),
         cross_sell=CrossSeller(clock=clock.now,
                                returned_category_window=timedelta(days=settings.cross_sell_returned_category_days)),
-        cross_sell_in_transactional=settings.cross_sell_in_transactional,
+        cross_sell_in_transactional=settings.cross_sell_in_transactional, render_pool=pool,
     )
     if settings.fault_after_sends is not None:
         _install_test_fault(sweeper, settings.fault_after_sends, settings.fault_once_file)

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     # providers or the database, another claims, loads and renders. 1 = one batch after another. Measured
     # (docs/scaling.md): 2 is faster than 1 on Postgres and with provider latency, and no slower on SQLite.
     sweep_concurrency: int = Field(default=2, ge=1, le=16)
+    # Child processes that render a sweep's messages (aftercare/services/render_pool.py), so rendering runs on
+    # another core than the sweep's own Python work. 0 = render in the sweep's process (tests; one core).
+    sweep_render_processes: int = Field(default=0, ge=0, le=16)
 
     # Providers: the local outbox unless credentials are configured.
     outbox_dir: Path | None = None

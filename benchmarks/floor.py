@@ -12,6 +12,10 @@ makes, in the same transactions:
 What the engine does beyond this (its batch-state reads for the decisions, the decisions themselves,
 SQLAlchemy, Prefect) is what the ratio measures.
 
+`render=False` is the database alone: the same claim and the same rows written in the same transactions,
+with nothing read for the templates, nothing rendered and no provider called; the distance between it and
+the floor is what reading and rendering cost, and it is the lower bound the hardware sets for this design.
+
 `bare=True` is the least any design could write: no lease, no reserve-then-send, one ledger insert
 per message in one transaction with the step updates. It is printed for scale, not used for the ratio:
 it is what a sender with no exactly-once guarantee would cost.
@@ -42,7 +46,8 @@ def _dt(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def run_floor(services: Any, *, url: str, batch_size: int, bare: bool = False) -> dict[str, Any]:
+def run_floor(services: Any, *, url: str, batch_size: int, bare: bool = False,
+              render: bool = True) -> dict[str, Any]:
     pg = url.startswith("postgresql")
     if pg:
         import psycopg
@@ -87,40 +92,48 @@ def run_floor(services: Any, *, url: str, batch_size: int, bare: bool = False) -
             conn.commit()
         if not steps:
             break
-        batch = BatchState()
-        for c in q(f"SELECT * FROM customers WHERE id IN ({inlist([s.customer_id for s in steps])})"):
-            c.points_expire_at = _dt(c.points_expire_at)
-            batch.customers[c.id] = c
-        oids = inlist([s.order_id for s in steps])
-        for o in q(f"SELECT * FROM orders WHERE id IN ({oids})"):
-            o.placed_at = _dt(o.placed_at)
-            if isinstance(o.discount_codes, str):
-                o.discount_codes = json.loads(o.discount_codes)
-            if isinstance(o.shipping_address, str):
-                o.shipping_address = json.loads(o.shipping_address)
-            batch.orders[o.id] = o
-        batch.items = defaultdict(list)
-        for i in q(f"SELECT * FROM order_items WHERE order_id IN ({oids}) ORDER BY id"):
-            batch.items[i.order_id].append(i)
-        for s in q(f"SELECT * FROM shipments WHERE order_id IN ({oids}) ORDER BY id"):
-            s.promised_at, s.delivered_at = _dt(s.promised_at), _dt(s.delivered_at)
-            batch.shipments[s.order_id] = s
         planned: list[tuple[Any, Channel, EmailMessage | SmsMessage]] = []
-        for st in steps:
-            spec = services.journey.step(st.step)  # confirmation and shipped: transactional
-            channels = spec.channels
-            ctx = build_context(spec=spec, customer_id=st.customer_id, order_id=st.order_id,
-                                decision=Send(channels), batch=batch, links=links, settings=cs, now=now)
-            c = batch.customers[st.customer_id]
-            for ch in channels:
-                if ch is Channel.EMAIL:
-                    r = renderer.render_email(st.step, "en", ctx)
-                    planned.append((st, ch, EmailMessage("", c.email, r.subject, r.html, r.text, st.step, r.template,
-                                                         r.locale, False)))
-                else:
-                    s = renderer.render_sms(st.step, "en", ctx)
-                    planned.append((st, ch, SmsMessage("", c.phone, s.body, st.step, s.template, s.locale, False,
-                                                       s.segments)))
+        if not render:  # the database alone: the same rows written, nothing read for or rendered into them
+            for st in steps:
+                for ch in services.journey.step(st.step).channels:
+                    template = f"en/{st.step}.{ch.value}"
+                    planned.append((st, ch, EmailMessage("", "", "", "", "", st.step, template, "en", False)
+                                    if ch is Channel.EMAIL else SmsMessage("", "", "", st.step, template, "en", False,
+                                                                           1)))
+        else:
+            batch = BatchState()
+            for c in q(f"SELECT * FROM customers WHERE id IN ({inlist([s.customer_id for s in steps])})"):
+                c.points_expire_at = _dt(c.points_expire_at)
+                batch.customers[c.id] = c
+            oids = inlist([s.order_id for s in steps])
+            for o in q(f"SELECT * FROM orders WHERE id IN ({oids})"):
+                o.placed_at = _dt(o.placed_at)
+                if isinstance(o.discount_codes, str):
+                    o.discount_codes = json.loads(o.discount_codes)
+                if isinstance(o.shipping_address, str):
+                    o.shipping_address = json.loads(o.shipping_address)
+                batch.orders[o.id] = o
+            batch.items = defaultdict(list)
+            for i in q(f"SELECT * FROM order_items WHERE order_id IN ({oids}) ORDER BY id"):
+                batch.items[i.order_id].append(i)
+            for s in q(f"SELECT * FROM shipments WHERE order_id IN ({oids}) ORDER BY id"):
+                s.promised_at, s.delivered_at = _dt(s.promised_at), _dt(s.delivered_at)
+                batch.shipments[s.order_id] = s
+            for st in steps:
+                spec = services.journey.step(st.step)  # confirmation and shipped: transactional
+                channels = spec.channels
+                ctx = build_context(spec=spec, customer_id=st.customer_id, order_id=st.order_id,
+                                    decision=Send(channels), batch=batch, links=links, settings=cs, now=now)
+                c = batch.customers[st.customer_id]
+                for ch in channels:
+                    if ch is Channel.EMAIL:
+                        r = renderer.render_email(st.step, "en", ctx)
+                        planned.append((st, ch, EmailMessage("", c.email, r.subject, r.html, r.text, st.step,
+                                                             r.template, r.locale, False)))
+                    else:
+                        s = renderer.render_sms(st.step, "en", ctx)
+                        planned.append((st, ch, SmsMessage("", c.phone, s.body, st.step, s.template, s.locale, False,
+                                                           s.segments)))
         cur = conn.cursor()
         status = "sent" if bare else "reserved"
         ledger = [(f"j{st.journey_id}:{st.step}:{ch.value}", st.id, st.journey_id, st.customer_id, st.order_id,
@@ -142,9 +155,13 @@ def run_floor(services: Any, *, url: str, batch_size: int, bare: bool = False) -
             conn.commit()
         for (_st, _ch, m), row in zip(planned, ledger, strict=True):
             object.__setattr__(m, "message_id", str(ids.get(row[0], 0)))
-        results = services.email.send_emails([m for _, ch, m in planned if ch is Channel.EMAIL])
-        if any(ch is Channel.SMS for _, ch, _m in planned):
-            results += services.sms.send_sms([m for _, ch, m in planned if ch is Channel.SMS])
+        if render:
+            results = services.email.send_emails([m for _, ch, m in planned if ch is Channel.EMAIL])
+            if any(ch is Channel.SMS for _, ch, _m in planned):
+                results += services.sms.send_sms([m for _, ch, m in planned if ch is Channel.SMS])
+        else:  # no provider either: the provider ids the fakes would return
+            results = [SimpleNamespace(provider_id=f"db-{m.message_id}", message_id=m.message_id)
+                       for _, _ch, m in planned]
         if not bare:
             cur.executemany(f"UPDATE messages SET status = 'sent', status_at = {ph}, provider_message_id = {ph}, "
                             f"provider = 'bench' WHERE id = {ph}",

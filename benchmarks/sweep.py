@@ -74,6 +74,66 @@ def _seed_child(url: str, due: int, pending: int) -> None:
     engine.dispose()
 
 
+def _services(args: argparse.Namespace, url: str, home: str, engine: Any = None) -> Any:
+    from aftercare.bootstrap import build_services
+    from aftercare.clock import FrozenClock
+    from aftercare.settings import Settings
+    from benchmarks.fakes import LatencyEmailSender, LatencySmsSender
+    from benchmarks.seed import NOW
+
+    latency = args.latency_ms / 1000
+    settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
+                        sweep_batch_size=args.batch_size, sms_rate_per_second=args.send_rate,
+                        sweep_concurrency=args.concurrency, sweep_render_processes=args.render_processes,
+                        environment="development")
+    return build_services(settings, clock=FrozenClock(NOW), email=LatencyEmailSender(latency),
+                          sms=LatencySmsSender(latency, args.send_rate), engine=engine, migrate_db=False)
+
+
+def _worker_child(args: argparse.Namespace) -> None:
+    """One worker process of the `--workers` run: builds its services, says it is ready, waits for `go` on
+    stdin, then sweeps with `--concurrency` batches in flight (threads, as the flow's task runner) until no
+    step is left, and prints what it claimed and when it started and ended (wall clock, shared by processes)."""
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    services = _services(args, args.db, args.home)
+    services.sweeper.has_due()  # connect before the clock starts
+    gc.freeze()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.time()
+    me = f"w{os.getpid()}"
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        reports = list(pool.map(lambda i: services.sweeper.run(worker_id=f"{me}-{i}"), range(args.concurrency)))
+    end = time.time()
+    if services.sweeper.render_pool is not None:
+        services.sweeper.render_pool.close()
+    print(json.dumps({"claimed": sum(r.claimed for r in reports), "start": start, "end": end,
+                      "cpu_s": time.process_time()}), flush=True)
+
+
+def _run_workers(args: argparse.Namespace, url: str, home: str, n: int) -> dict[str, Any]:
+    """`n` worker processes sweep the same due steps at once; steps per second over all of them."""
+    cmd = [sys.executable, "-m", "benchmarks.sweep", "--worker-child", "--db", url, "--home", home,
+           "--batch-size", str(args.batch_size), "--latency-ms", str(args.latency_ms), "--send-rate",
+           str(args.send_rate), "--concurrency", str(args.concurrency), "--render-processes",
+           str(args.render_processes)]
+    procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+    wall = max(o["end"] for o in outs) - min(o["start"] for o in outs)
+    claimed = sum(o["claimed"] for o in outs)
+    return {"workers": n, "claimed": claimed, "seconds": wall, "steps_per_s": claimed / wall,
+            "per_worker": [o["claimed"] for o in outs]}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__)
     p.add_argument("--pending", type=int, default=100_000, help="steps not yet due")
@@ -84,14 +144,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--send-rate", type=float, default=5000.0, help="SMS sends per second (token bucket)")
     p.add_argument("--concurrency", type=int, default=None,
                    help="sweep batches in flight (default: the setting's default, AFTERCARE_SWEEP_CONCURRENCY)")
+    p.add_argument("--render-processes", type=int, default=0,
+                   help="render pool processes (AFTERCARE_SWEEP_RENDER_PROCESSES; 0: render in the sweep process)")
     p.add_argument("--naive-subset", type=int, default=SUBSET_DEFAULT)
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
+    p.add_argument("--workers", type=int, default=0,
+                   help="also time N worker processes sweeping at once against one worker process (no Prefect)")
     p.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--worker-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--home", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.seed_only:
         _seed_child(args.db, args.due, args.pending)
+        return 0
+    if args.worker_child:
+        _worker_child(args)
         return 0
 
     tmp = tempfile.TemporaryDirectory(prefix="aftercare-bench-")
@@ -127,18 +196,15 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
     from prefect.testing.utilities import prefect_test_harness
     from sqlalchemy import event, update
 
-    from aftercare.bootstrap import build_services, get_services, use_services
-    from aftercare.clock import FrozenClock
+    from aftercare.bootstrap import get_services, use_services
     from aftercare.db.engine import make_engine
     from aftercare.db.models import ScheduledStep
     from aftercare.services.reports import SweepReport
     from aftercare.settings import Settings
-    from benchmarks.fakes import LatencyEmailSender, LatencySmsSender
     from benchmarks.floor import run_floor
-    from benchmarks.seed import NOW, reset_due
+    from benchmarks.seed import reset_due
     from flows.journey_sweep import journey_sweep
 
-    latency = args.latency_ms / 1000
     engine = make_engine(url)
     statements = [0]
 
@@ -150,14 +216,11 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         args.concurrency = Settings.model_fields["sweep_concurrency"].default
 
     def fresh_services() -> Any:
-        settings = Settings(home=Path(home), database_url=url, outbox_dir=Path(home) / "outbox", holdout_share=0.0,
-                            sweep_batch_size=args.batch_size, sms_rate_per_second=args.send_rate,
-                            sweep_concurrency=args.concurrency, environment="development")
-        return build_services(settings, clock=FrozenClock(NOW), email=LatencyEmailSender(latency),
-                              sms=LatencySmsSender(latency, args.send_rate), engine=engine, migrate_db=False)
+        return _services(args, url, home, engine)
 
     print(f"aftercare sweep benchmark: {dialect}, pending={args.pending:,} due={args.due:,} "
           f"latency={args.latency_ms:g} ms batch={args.batch_size} concurrency={args.concurrency} "
+          f"render_processes={args.render_processes} "
           f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
           f"(seeded in {seed_info['seed_seconds']} s)")
     print("provider model: email = 1 request per <=1000 messages; SMS = 1 request per message, overlapped in a "
@@ -166,11 +229,13 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
     results: dict[str, Any] = {}
     with prefect_test_harness(server_startup_timeout=120):
         # 1. The floor (first: it also warms the template cache and Babel's locale data for everyone).
-        fl = bare = None
+        fl = bare = db_only = None
         if not args.skip_floor:
             fl = run_floor(fresh_services(), url=url, batch_size=args.batch_size)
             reset_due(engine, args.due)
             bare = run_floor(fresh_services(), url=url, batch_size=args.batch_size, bare=True)
+            reset_due(engine, args.due)
+            db_only = run_floor(fresh_services(), url=url, batch_size=args.batch_size, render=False)
             reset_due(engine, args.due)
 
         # What any flow run costs here, measured on an empty flow in the same harness (Prefect 3.9 joins the
@@ -201,12 +266,18 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
 
         services.sweeper.process_batch = timed  # type: ignore[method-assign]
         rss_before = _rss_mb()
+        cpu0 = time.process_time()
         statements[0] = 0
         with use_services(services):
             t0 = time.perf_counter()
             report = journey_sweep(batch_size=args.batch_size)
             ours_s = time.perf_counter() - t0
         ours_statements = statements[0]
+        cpu_us = (time.process_time() - cpu0) / max(report["claimed"], 1) * 1e6
+        pool = services.sweeper.render_pool
+        in_children = pool.rendered_in_children if pool is not None else 0
+        if pool is not None:
+            pool.close()
         peak = _peak_mb()
         claimed = report["claimed"]
         ours_rate = claimed / ours_s
@@ -224,6 +295,13 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         print(f"         first claim to last record {work_s:.2f} s = {claimed / work_s:,.0f} steps/s; the rest of the "
               f"{ours_s:.2f} s is the flow run's own cost (Prefect 3.9 ends a run on its heartbeat thread's next "
               "1 s tick)")
+        print(f"         CPU of this process {cpu_us:,.0f} us/step (all its threads; a render pool's children not "
+              "included): on a busy shared machine a steadier figure than the wall time")
+        results["cpu_us_per_step"] = round(cpu_us, 1)
+        if pool is not None:
+            print(f"         render pool: {args.render_processes} process(es) rendered {in_children:,} of the messages "
+                  "(the first batches render in this process while the children start)")
+            results["rendered_in_children"] = in_children
         print(f"         db statements/step {ours_statements / claimed:.3f} ({ours_statements:,} statements; "
               "SQLAlchemy before_cursor_execute, an executemany counts once)")
         print(f"         peak RSS {peak:,.0f} MB (getrusage ru_maxrss of this process, high-water mark over the floor "
@@ -257,6 +335,14 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             print(f"bare   : {bare['steps']:,} steps in {bare['seconds']:.2f} s = {bare['steps_per_s']:,.0f} steps/s "
                   "(for scale: one ledger insert per message, no lease, no reserve-then-send, i.e. no exactly-once); "
                   f"ours / bare = {results['bare_floor_ratio']:.2f}")
+
+        if db_only is not None:
+            results["db_floor_steps_per_s"] = round(db_only["steps_per_s"], 1)
+            results["db_floor_ratio"] = round(ours_rate / db_only["steps_per_s"], 3)
+            print(f"db only: {db_only['steps']:,} steps in {db_only['seconds']:.2f} s = "
+                  f"{db_only['steps_per_s']:,.0f} steps/s (the second, lower floor: the floor's claim and the same "
+                  "rows written in the same transactions, with nothing read for templates, nothing rendered, no "
+                  f"provider called; the database alone); ours / db only = {results['db_floor_ratio']:.2f}")
 
         # 3. The naive design: one Prefect task per due message.
         if not args.skip_naive:
@@ -300,9 +386,21 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             print(f"naive  : one Prefect task per due step on {subset} steps in {nv_s:.2f} s = {nv_rate:,.0f} steps/s "
                   f"({1000 / nv_rate:.1f} ms/step; scaled to {args.due:,} steps: {args.due / nv_rate:,.0f} s)")
             print(f"         ours / naive = {results['naive_speedup']:.1f}x (target >= 15x)")
+    if args.workers:
+        runs = {}
+        for n in (1, args.workers):
+            reset_due(engine, args.due)
+            runs[n] = _run_workers(args, url, home, n)
+            print(f"workers: {n} process(es), {args.concurrency} batches in flight each: {runs[n]['claimed']:,} steps "
+                  f"in {runs[n]['seconds']:.2f} s = {runs[n]['steps_per_s']:,.0f} steps/s "
+                  f"(per worker {runs[n]['per_worker']}; no Prefect)")
+        scale = runs[args.workers]["steps_per_s"] / runs[1]["steps_per_s"]
+        print(f"         {args.workers} workers / 1 = {scale:.2f}x (target >= 1.8x on Postgres)")
+        results.update(workers_steps_per_s={str(n): round(r["steps_per_s"], 1) for n, r in runs.items()},
+                       workers_scale=round(scale, 2))
     engine.dispose()
     results.update(db=dialect, pending=args.pending, due=args.due, latency_ms=args.latency_ms,
-                   batch_size=args.batch_size, concurrency=args.concurrency)
+                   batch_size=args.batch_size, concurrency=args.concurrency, render_processes=args.render_processes)
     print(json.dumps(results))
     return 0
 

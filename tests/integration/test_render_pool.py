@@ -1,0 +1,86 @@
+"""The render pool (AFTERCARE_SWEEP_RENDER_PROCESSES): messages rendered in child processes are the messages the
+sweep's own process renders, a failed render costs one message, and a dead child costs nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from aftercare.bootstrap import Services, build_services
+from aftercare.clock import FrozenClock
+from aftercare.db.models import Message
+from aftercare.providers.fakes import FakeEmailSender, FakeSmsSender
+from aftercare.services.render_pool import RenderFailed, RenderJob, render_jobs
+from tests.conftest import START, make_settings
+from tests.journeys import a_customer, fulfil, place_order
+
+
+def _store(home: Path, processes: int) -> Services:
+    home.mkdir()
+    services = build_services(make_settings(home, sweep_render_processes=processes), clock=FrozenClock(START),
+                              email=FakeEmailSender(), sms=FakeSmsSender())
+    for n in range(1, 13):
+        place_order(services, n=n, customer=a_customer(n, locale="ko" if n % 3 == 0 else "en"))
+        if n % 2 == 0:
+            fulfil(services, n)
+    return services
+
+
+@pytest.fixture
+def pooled(tmp_path: Path) -> Iterator[Services]:
+    services = _store(tmp_path / "pooled", 1)
+    assert services.sweeper.render_pool is not None
+    assert services.sweeper.render_pool.wait_ready(timeout=120)
+    yield services
+    services.sweeper.render_pool.close()
+    services.engine.dispose()
+
+
+def _sent(services: Services) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    emails = sorted((m.to, m.step, m.template, m.locale, m.subject, m.html, m.text) for m in services.email.sent)
+    texts = sorted((m.to, m.step, m.template, m.body, m.segments) for m in services.sms.sent)
+    return emails, texts
+
+
+def test_the_pool_renders_what_the_sweep_process_renders(tmp_path: Path, pooled: Services) -> None:
+    local = _store(tmp_path / "local", 0)
+    assert local.sweeper.render_pool is None
+    local_report, pooled_report = local.sweeper.run(), pooled.sweeper.run()
+    assert pooled_report.total_sent == local_report.total_sent > 12
+    assert pooled.sweeper.render_pool is not None and pooled.sweeper.render_pool.rendered_in_children > 12
+    assert _sent(pooled) == _sent(local)
+    assert any(m.locale == "ko" for m in pooled.email.sent)
+    local.engine.dispose()
+
+
+def test_a_dead_child_costs_no_message_and_sends_none_twice(pooled: Services) -> None:
+    pool = pooled.sweeper.render_pool
+    assert pool is not None and pool._executor is not None
+    for pid in list(pool._executor._processes):  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+    report = pooled.sweeper.run()
+    assert pool.broken and report.total_sent > 12 and not report.failed
+    with pooled.session_factory() as session:
+        rows = session.execute(select(Message.idempotency_key, Message.status)).all()
+    assert {status for _, status in rows} == {"sent"}
+    assert len(pooled.email.sent) + len(pooled.sms.sent) == len(rows)
+    assert pooled.sweeper.run().claimed == 0
+
+
+class _Broken:
+    def render_email(self, step: str, locale: str, ctx: Any) -> Any:
+        raise KeyError("first_name")
+
+    def render_sms(self, step: str, locale: str, ctx: Any) -> Any:
+        return ("sms", step)
+
+
+def test_a_failed_render_is_that_message_only() -> None:
+    jobs = [RenderJob("confirmation", "email", "en", None), RenderJob("shipped", "sms", "en", None)]
+    assert render_jobs(_Broken(), jobs) == [RenderFailed("KeyError"), ("sms", "shipped")]
