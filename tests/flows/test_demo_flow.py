@@ -34,5 +34,10 @@ def test_the_demo_run_directly_gives_the_same_ledger_as_through_prefect(tmp_path
     direct_result, direct = _demo(tmp_path / "direct", through_prefect=False)
     prefect_result, via_prefect = _demo(tmp_path / "prefect", through_prefect=True)
     assert direct == via_prefect
-    assert direct_result == prefect_result
+    # The same report, but for how long each phase took (a profile, not an outcome).
+    assert _without_timings(direct_result) == _without_timings(prefect_result)
     assert sum(n for (_, status, _), n in direct.items() if status == "sent") > 50
+
+
+def _without_timings(result: dict) -> dict:
+    return {k: _without_timings(v) if isinstance(v, dict) else v for k, v in result.items() if k != "phase_seconds"}
