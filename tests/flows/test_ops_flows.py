@@ -47,13 +47,15 @@ def test_the_sweep_table_is_in_journey_order_with_a_totals_row(services, clock):
     [artifact] = _artifacts(state)
     rows = json.loads(artifact.data)
     # Alphabetical would put delivered_notice before shipped.
-    assert [r["step"] for r in rows] == ["confirmation", "shipped", "delivered_notice", "total"]
+    # restock_reminder: scheduled per item at delivery; these products have no use cycle, so it is skipped
+    assert [r["step"] for r in rows] == ["confirmation", "shipped", "delivered_notice", "restock_reminder", "total"]
+    assert rows[3]["skipped"] == 2 and rows[3]["skip_reasons"] == "replenishment.no_use_cycle=2"
     *steps, total = rows
     for column in ("sent_email", "sent_sms", "skipped", "deferred", "held_out", "failed"):
         assert total[column] == sum(r[column] for r in steps)
     # Fulfilled and delivered before the sweep: the shipped notice is superseded by the delivered one.
-    assert total["sent_email"] == 3 and total["sent_sms"] == 1 and total["skipped"] == 2
-    assert total["skip_reasons"] == "invalid_email=1, already_delivered=1"
+    assert total["sent_email"] == 3 and total["sent_sms"] == 1 and total["skipped"] == 4
+    assert total["skip_reasons"] == "replenishment.no_use_cycle=2, invalid_email=1, already_delivered=1"
 
 
 def test_a_sweep_run_is_named_by_its_scheduled_time(services):

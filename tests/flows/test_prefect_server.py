@@ -103,7 +103,7 @@ def start_server(port: int, env: dict[str, str], log: Path, *, timeout: float = 
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     app_home = tmp_path / "app"
@@ -118,7 +118,11 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
         AFTERCARE_ENVIRONMENT="development",
         AFTERCARE_FAULT_AFTER_SENDS="4",
         AFTERCARE_FAULT_ONCE_FILE=str(tmp_path / "crashed-once"),
+        # The test counts one confirmation per order; a forced rerun would also send the month's points
+        # statement, another step's business.
+        AFTERCARE_JOURNEY_POINTS_STATEMENT_ENABLED="false",
     )
+    monkeypatch.setenv("AFTERCARE_JOURNEY_POINTS_STATEMENT_ENABLED", "false")  # the seeding services too
     started: list[subprocess.Popen[bytes]] = []
     try:
         started.append(start_server(port, env, tmp_path / "server.log"))
