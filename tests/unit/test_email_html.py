@@ -13,8 +13,9 @@ import pytest
 from aftercare.domain.vocabulary import Channel
 from aftercare.journeys import default_journey
 from aftercare.rendering import email_html
-from aftercare.rendering.context import sample_context
+from aftercare.rendering.context import MessageContext, sample_context
 from aftercare.rendering.renderer import DEFAULT_BRAND_COLOR, TEMPLATES_DIR, Renderer
+from tests.unit.test_after_arrival_templates import STEP_DATA
 
 JOURNEY = default_journey()
 EMAIL_STEPS = tuple(s.name for s in JOURNEY.steps if Channel.EMAIL in s.channels)
@@ -35,6 +36,11 @@ def preheader(html: str) -> str:
     found = re.search(r'<div style="display:none;[^"]*">\s*(.*?)\s*</div>', html, re.S)
     assert found, "no hidden preheader"
     return found.group(1)
+
+
+def with_step_data(step: str, locale: str, *, vip: bool = False) -> MessageContext:
+    """The sample plus what the step's own `template_data` adds (its links are often its action)."""
+    return sample_context(step, locale, vip=vip, extra=STEP_DATA.get(step))
 
 
 def first_paragraph(html: str) -> str:
@@ -67,7 +73,7 @@ def test_every_email_is_under_gmails_clipping_limit_and_built_for_mail_clients(
 def test_every_email_has_its_own_preheader_and_one_primary_action(
     renderer: Renderer, step: str, locale: str
 ) -> None:
-    html = renderer.render_email(step, locale, sample_context(step, locale, vip=True)).html
+    html = renderer.render_email(step, locale, with_step_data(step, locale, vip=True)).html
 
     text = preheader(html)
     assert text and "VIP" not in text
@@ -75,14 +81,14 @@ def test_every_email_has_its_own_preheader_and_one_primary_action(
 
 
 def test_the_preheaders_differ_from_step_to_step(renderer: Renderer) -> None:
-    seen = {preheader(renderer.render_email(s, "en", sample_context(s, "en")).html) for s in SHARED_EMAIL_STEPS}
+    seen = {preheader(renderer.render_email(s, "en", with_step_data(s, "en")).html) for s in SHARED_EMAIL_STEPS}
     assert len(seen) == len(SHARED_EMAIL_STEPS)
 
 
 @pytest.mark.parametrize("step", [s for s in SHARED_EMAIL_STEPS if not JOURNEY.step(s).is_marketing])
 def test_the_vip_line_never_opens_or_appears_in_an_order_update_or_apology(renderer: Renderer, step: str) -> None:
     """An order update never mentions status; an apology may acknowledge a VIP, but only after saying sorry."""
-    email = renderer.render_email(step, "en", sample_context(step, "en", vip=True))
+    email = renderer.render_email(step, "en", with_step_data(step, "en", vip=True))
     assert "VIP" not in preheader(email.html) and "VIP" not in first_paragraph(email.html)
     assert first_paragraph(email.html).startswith("Dear Alex,") or step == "recovery_notice"
     if step == "service_recovery":
