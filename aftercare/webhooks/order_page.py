@@ -4,7 +4,8 @@ As with every signed link (webhooks/links.py), a GET only shows: mail scanners a
 link in an email, and must never cancel an order. Only a POST acts. A cancellation is checked again on the
 POST (window open or promise broken, not shipped), sent to Shopify with no transaction open, and its outcome
 stored in the inbox like any webhook and applied from there (an `order_requests` row; the order cancelled
-when Shopify did it). The page is in the customer's language, right to left for Arabic.
+when Shopify did it). The page is in the customer's language (its words in the shared catalogs, so every
+shipped language has it), right to left for Arabic.
 """
 
 from __future__ import annotations
@@ -27,57 +28,6 @@ from aftercare.services import order_requests
 from aftercare.services.message_context import choose_locale
 from aftercare.webhooks.links import _claims, _form, _store, error_page, page
 
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Order", "status": "Status", "placed": "Placed", "expected": "Expected by",
-        "delivered": "Delivered", "tracking": "Tracking", "track": "Track the parcel",
-        "status_open": "Being prepared", "status_fulfilled": "On its way", "status_delivered": "Delivered",
-        "status_cancelled": "Cancelled", "cancel": "Cancel this order",
-        "cancel_until": "You can cancel before it ships, until", "cancel_late": (
-            "We did not ship it by the day we promised: you can cancel it before it ships."),
-        "problem": "Report a problem", "problem_kind": "What happened?",
-        "problem_text": "Tell us more (optional)", "send": "Send",
-        "topic_damaged": "It arrived damaged", "topic_missing": "Something is missing",
-        "topic_wrong_item": "I got the wrong item", "topic_late": "It is late", "topic_other": "Something else",
-        "sent": "Thank you: our support team has your report and will get back to you.",
-        "cancelled": "Your order is cancelled. Your refund is on its way.",
-        "cancel_requested": "We have your cancellation request; our support team will confirm it shortly.",
-        "cannot_cancel": "This order can no longer be cancelled here (it has shipped, or the window has closed).",
-    },
-    "ko": {
-        "title": "주문", "status": "상태", "placed": "주문일", "expected": "도착 예정일",
-        "delivered": "배송 완료", "tracking": "배송 조회", "track": "배송 현황 보기",
-        "status_open": "상품 준비 중", "status_fulfilled": "배송 중", "status_delivered": "배송 완료",
-        "status_cancelled": "취소됨", "cancel": "주문 취소하기",
-        "cancel_until": "출고 전까지 취소하실 수 있어요. 취소 가능 시한:", "cancel_late": (
-            "약속드린 날짜까지 출고하지 못했습니다. 출고 전까지 주문을 취소하실 수 있어요."),
-        "problem": "문제 신고하기", "problem_kind": "어떤 문제가 있나요?",
-        "problem_text": "자세한 내용 (선택)", "send": "보내기",
-        "topic_damaged": "상품이 파손되어 도착했어요", "topic_missing": "빠진 상품이 있어요",
-        "topic_wrong_item": "다른 상품이 왔어요", "topic_late": "배송이 늦어요", "topic_other": "기타",
-        "sent": "감사합니다. 고객지원팀이 신고 내용을 확인하고 연락드릴게요.",
-        "cancelled": "주문이 취소되었습니다. 환불이 진행됩니다.",
-        "cancel_requested": "취소 요청을 받았습니다. 고객지원팀이 곧 확인해 드릴게요.",
-        "cannot_cancel": "이 주문은 여기서 더 이상 취소할 수 없어요 (이미 출고되었거나 취소 가능 시간이 지났어요).",
-    },
-    "ar": {
-        "title": "الطلب", "status": "الحالة", "placed": "تاريخ الطلب", "expected": "موعد التوصيل المتوقع",
-        "delivered": "تم التوصيل", "tracking": "التتبع", "track": "تتبّع الشحنة",
-        "status_open": "قيد التجهيز", "status_fulfilled": "في الطريق إليكم", "status_delivered": "تم التوصيل",
-        "status_cancelled": "ملغى", "cancel": "إلغاء هذا الطلب",
-        "cancel_until": "يمكنكم الإلغاء قبل الشحن حتى", "cancel_late": (
-            "لم نشحن الطلب في الموعد الذي وعدناكم به: يمكنكم إلغاؤه قبل شحنه."),
-        "problem": "الإبلاغ عن مشكلة", "problem_kind": "ماذا حدث؟",
-        "problem_text": "أخبرونا بالمزيد (اختياري)", "send": "إرسال",
-        "topic_damaged": "وصل تالفاً", "topic_missing": "ينقصه شيء", "topic_wrong_item": "وصلني منتج خاطئ",
-        "topic_late": "تأخر التوصيل", "topic_other": "أمر آخر",
-        "sent": "شكراً لكم: وصل بلاغكم إلى فريق الدعم وسيتواصل معكم.",
-        "cancelled": "تم إلغاء طلبكم، وسيُعاد المبلغ إليكم.",
-        "cancel_requested": "استلمنا طلب الإلغاء، وسيؤكده فريق الدعم قريباً.",
-        "cannot_cancel": "لم يعد بالإمكان إلغاء هذا الطلب من هنا (تم شحنه أو انتهت مهلة الإلغاء).",
-    },
-}
-
 
 def _when(moment: datetime | None, view: order_requests.OrderPageView, lang: str, *, with_time: bool) -> str:
     if moment is None:
@@ -88,13 +38,11 @@ def _when(moment: datetime | None, view: order_requests.OrderPageView, lang: str
 
 def _render(services: Services, view: order_requests.OrderPageView, token: str, notice_key: str | None = None,
             status: int = 200) -> HTMLResponse:
-    lang = choose_locale(view.locale)
-    t = STRINGS.get(lang, STRINGS["en"])  # the page's own strings: en, ko, ar (a catalog language falls back)
-    lang = lang if lang in STRINGS else "en"
+    lang = choose_locale(view.locale)  # a catalog: the page's words are in order.html, translated like emails
     return page(
         "order.html", status, locale=lang, catalog_dirs=services.settings.catalog_dirs,
-        store_name=services.settings.store_name, token=token, view=view, t=t,
-        notice=t[notice_key] if notice_key else None,
+        store_name=services.settings.store_name, token=token, view=view,
+        notice=notice_key,
         placed=_when(view.placed_at, view, lang, with_time=True),
         promised=_when(view.promised_at, view, lang, with_time=False),
         delivered=_when(view.delivered_at, view, lang, with_time=True),

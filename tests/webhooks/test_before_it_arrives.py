@@ -300,6 +300,16 @@ def test_the_order_page_speaks_arabic_right_to_left(services, client, email):
     assert '<html lang="ar" dir="rtl">' in page.text and "إلغاء هذا الطلب" in page.text
 
 
+def test_the_order_page_speaks_every_catalog_language_portuguese_too(services, client, email):
+    """Its words are in the shared catalogs (they were a dict of en, ko and ar: Portuguese got English)."""
+    post_shopify(client, "orders/create", order_body(START, None, customer_locale="pt-BR"), "o-create")
+    services.sweeper.run()
+    page = client.get(order_link(sent(email, "confirmation")[0].text))
+    assert '<html lang="pt-BR" dir="ltr">' in page.text
+    assert "Cancelar este pedido" in page.text and "Informar um problema" in page.text
+    assert "Cancel this order" not in page.text
+
+
 # The catalog ------------------------------------------------------------------------------------------------
 def test_product_webhooks_fill_the_catalog_and_an_older_update_changes_nothing(services, client):
     body = product(632910392, "IPod Nano", "2026-03-02T10:00:00Z",
