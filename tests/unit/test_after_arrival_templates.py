@@ -11,7 +11,7 @@ import pytest
 from aftercare.rendering.context import sample_context
 from aftercare.rendering.renderer import Renderer
 
-LOCALES = ("en", "ko", "ar")
+LOCALES = ("en", "ko", "ar", "pt_BR")
 # What each step's `data` / `template_data` adds to the engine's context (see its module).
 STEP_DATA = {
     "review_request": {"photo_prompt": True},

@@ -54,7 +54,7 @@ def first_paragraph(html: str) -> str:
 
 @pytest.mark.parametrize("vip", [False, True], ids=["member", "vip"])
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("step", EMAIL_STEPS)  # a per-locale step falls back to English in pt_BR: still checked
+@pytest.mark.parametrize("step", EMAIL_STEPS)
 def test_every_email_is_under_gmails_clipping_limit_and_built_for_mail_clients(
     renderer: Renderer, step: str, locale: str, vip: bool
 ) -> None:
