@@ -105,6 +105,9 @@ class Step:
     # run-out date) and skip what is stale. A history import leaves a past-due occurrence to be decided
     # instead of recording it `backfilled`.
     decides_own_time: bool = False
+    # What the step's `template_data` gives a real message, for `aftercare preview` (links, amounts): a
+    # preview then shows the message as a customer gets it, buttons included.
+    sample: Mapping[str, Any] | None = None
     tags: frozenset[str] = frozenset()
     purpose_text: str = ""
 
@@ -172,6 +175,7 @@ def step(
     to_support: bool = False,
     urgent: bool = False,
     decides_own_time: bool = False,
+    sample: Mapping[str, Any] | None = None,
     tags: Iterable[str] = (),
     purpose_text: str = "",
 ) -> Step:
@@ -203,7 +207,7 @@ def step(
         data=data, template_data=template_data, needs=tuple(needs), expires=expires, sms_segments=sms_segments,
         templates=Path(templates) if templates is not None else None, cross_sell=cross_sell, backfill=backfill,
         tags=frozenset(tags), purpose_text=purpose_text, promotional=promotional, to_support=to_support,
-        urgent=urgent, decides_own_time=decides_own_time,
+        urgent=urgent, decides_own_time=decides_own_time, sample=sample,
     )
 
 

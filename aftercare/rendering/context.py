@@ -111,11 +111,14 @@ class MessageContext:
 CONTEXT_FIELDS: frozenset[str] = frozenset(f.name for f in fields(MessageContext)) - {"extra"}
 
 
+_SAMPLE_PLACED = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)  # the sample order's time
+
 def sample_context(step: str, locale: str = "en", *, vip: bool = False, referral_invite: bool = True,
                    extra: Mapping[str, Any] | None = None, marketing: bool = False) -> MessageContext:
     """A full context for rendering tests and previews: every optional field filled (a step's own
-    variables in `extra`); `marketing` adds the advertising details (the Korean prefix for ko)."""
-    placed = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
+    variables in `extra`: a step's `sample`); `marketing` adds the advertising details (the Korean prefix
+    for ko)."""
+    placed = _SAMPLE_PLACED
     items = (
         ItemView(
             "sku-espresso", "Espresso Machine Pro", "appliances", 1, Decimal("349.00"),

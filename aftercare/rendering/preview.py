@@ -72,7 +72,8 @@ def build_gallery(out: Path, renderer: Renderer, journey: Journey, *, locales: I
     for name in _steps(journey, steps):
         spec = journey.step(name)
         for locale in chosen:
-            ctx = sample_context(name, locale, vip=spec.is_marketing)
+            ctx = sample_context(name, locale, vip=spec.is_marketing, marketing=spec.is_marketing,
+                                 extra=dict(spec.sample) if spec.sample else None)
             direction = "rtl" if locale.split("_")[0] in ("ar", "he", "fa", "ur") else "ltr"
             if Channel.EMAIL in spec.channels:
                 email = renderer.render_email(name, locale, ctx)

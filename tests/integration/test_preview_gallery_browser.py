@@ -75,6 +75,20 @@ def test_the_gallery_lists_every_step_locale_and_channel(gallery: Path) -> None:
     assert "Gmail clips" not in index
 
 
+def test_each_preview_shows_the_steps_own_data_as_a_customer_gets_it(gallery: Path) -> None:
+    """A step's `sample` fills its links and amounts: the renewal, exchange and restock previews show their
+    buttons, not an empty message."""
+    from aftercare.journeys import default_journey
+
+    sampled = [s for s in default_journey().steps if s.sample and "email" in {c.value for c in s.channels}]
+    assert {"renewal_reminder", "exchange_offer", "restock_reminder"} <= {s.name for s in sampled}
+    for spec in sampled:
+        html = (gallery / f"{spec.name}.pt_BR.email.html").read_text(encoding="utf-8")
+        assert "data-primary-action" in html, spec.name
+    renewal = (gallery / "renewal_reminder.en.email.html").read_text(encoding="utf-8")
+    assert "subscription?t=skip" in renewal and "April 3, 2026" in renewal
+
+
 def test_every_page_loads_cleanly_fits_a_phone_and_arabic_runs_right_to_left(gallery: Path, phone: Any) -> None:
     pages = sorted(gallery.glob("*.html"))
     assert len(pages) > 100

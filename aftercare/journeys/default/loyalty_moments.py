@@ -66,6 +66,7 @@ def tier_up_notice(t: JourneyTimings) -> Step | None:
         return f"{'up' if _rank_change(ev) > 0 else 'down'}:{str(ev.data.get('new_tier', ''))[:48]}"
 
     return step(TIER_UP_NOTICE, marketing, channels=(email,), scope=per_customer, on=LOYALTY_TIER_CHANGED,
+                sample=_SAMPLE_TIER_UP_NOTICE,
                 when=wanted, repeat_key=occurrence, template_data=_tier_data, expires=days(7),
                 tags=(LOYALTY_TAG,), purpose_text="the customer reached a new loyalty tier (once per tier)")
 
@@ -134,6 +135,7 @@ def points_statement(t: JourneyTimings) -> Step | None:
         return next_statement(ev.at)
 
     return step(POINTS_STATEMENT, marketing, channels=(email,), scope=per_customer,
+                sample=_SAMPLE_POINTS_STATEMENT,
                 on=(on(events.ORDER_PLACED, due=due), on(events.sent(POINTS_STATEMENT), due=due)),
                 repeat_key=lambda ev: f"{next_statement(ev.at):%Y-%m}", check=_statement_gate(t),
                 needs=(LOYALTY_ACTIVITY,), template_data=_statement_data, expires=days(10), tags=(LOYALTY_TAG,),
@@ -166,6 +168,7 @@ def referral_bonus(t: JourneyTimings) -> Step | None:
     if not t.referral_bonus_enabled:
         return None
     return step(REFERRAL_BONUS, transactional, channels=(email,), scope=per_customer, on=REFERRAL_ORDERED,
+                sample=_SAMPLE_REFERRAL_BONUS,
                 when=_has_points, repeat_key=lambda ev: str(ev.data.get("referred_order", ""))[:64],
                 template_data=_points_earned, expires=days(7), tags=(LOYALTY_TAG,),
                 purpose_text="someone the customer referred ordered: the bonus points")
@@ -175,6 +178,7 @@ def review_points(t: JourneyTimings) -> Step | None:
     if not t.review_points_enabled:
         return None
     return step(REVIEW_POINTS, transactional, channels=(email,), scope=per_customer, on=REVIEW_CREATED,
+                sample=_SAMPLE_REVIEW_POINTS,
                 when=_has_points, repeat_key=lambda ev: str(ev.data.get("product", ""))[:64],
                 template_data=_points_earned, expires=days(7), tags=(LOYALTY_TAG,),
                 purpose_text="thanks for a review: the points it earned")
@@ -188,3 +192,10 @@ def _utc(value: object) -> datetime:
 
 
 STEPS = (tier_up_notice, points_statement, review_points, referral_invite, referral_bonus)
+
+
+# What each step's template data gives a real message, for `aftercare preview`.
+_SAMPLE_TIER_UP_NOTICE = {"new_tier": "Gold", "tier_went_up": True}
+_SAMPLE_POINTS_STATEMENT = {"reward_threshold": 100}
+_SAMPLE_REFERRAL_BONUS = {"points_awarded": 250}
+_SAMPLE_REVIEW_POINTS = {"points_awarded": 50}

@@ -174,6 +174,7 @@ def replenishment(t: JourneyTimings) -> Step | None:
     if not t.restock_reminder_enabled:
         return None
     return step(REPLENISHMENT, marketing, channels=(email, sms), scope=per_item, on=events.DELIVERED,
+                sample=_SAMPLE_REPLENISHMENT,
                 check=_gate(t), needs=(supply(t.replenishment_min_repeat_buyers),), data=_timing,
                 template_data=_reorder_link, expires=HORIZON, sms_segments=3, promotional=True, decides_own_time=True,
                 purpose_text="a few days before a product runs out (use cycle, else the median reorder interval)")
@@ -187,3 +188,7 @@ def _utc(value: object) -> datetime:
 
 
 STEPS = (replenishment,)
+
+
+# What each step's template data gives a real message, for `aftercare preview`.
+_SAMPLE_REPLENISHMENT = {"reorder_url": "https://example.com/p/sku-beans", "cycle_source": "catalog"}

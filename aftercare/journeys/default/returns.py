@@ -86,8 +86,16 @@ def exchange_offer(t: JourneyTimings) -> Step | None:
     if not t.exchange_offer_enabled:
         return None
     return step(EXCHANGE_OFFER, transactional, channels=(email,), on=RETURN_STARTED, items=_returned_products,
+                sample=_SAMPLE_EXCHANGE_OFFER,
                 check=_not_refunded, needs=(REFUNDED,), template_data=_offer(t), expires=days(5),
                 purpose_text="a return started: exchange, or store credit with a bonus, before the refund")
 
 
 STEPS = (exchange_offer,)
+
+
+# What each step's template data gives a real message, for `aftercare preview`.
+_SAMPLE_EXCHANGE_OFFER = {"return_value": Decimal("24.50"), "credit_bonus": Decimal("2.45"),
+                          "credit_total": Decimal("26.95"),
+                          "return_links": {c: f"https://example.com/return-choice?t={c}"
+                                           for c in ("exchange", "credit")}}

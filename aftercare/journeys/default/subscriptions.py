@@ -15,7 +15,7 @@ subscription) is skipped as rescheduled; a cancellation stops the customer's pen
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -105,6 +105,7 @@ def renewal_reminder(t: JourneyTimings) -> Step | None:
         return None if renews is None or not _subscription(ev.data) else renews - before
 
     return step(RENEWAL_REMINDER, transactional, channels=(sms, email), scope=per_customer,
+                sample=_SAMPLE_RENEWAL_REMINDER,
                 on=RENEWAL_UPCOMING, due=due, cancelled_by=(STOPPED,), needs=(LATEST_RENEWALS,),
                 repeat_key=lambda ev: f"{_subscription(ev.data)}:{_renewal_key(ev.data)}",
                 check=_still_this_renewal, template_data=_links(ACTIONS), expires=before, sms_segments=3,
@@ -115,6 +116,7 @@ def payment_failed_notice(t: JourneyTimings) -> Step | None:
     if not t.payment_failed_notice_enabled:
         return None
     return step(PAYMENT_FAILED, transactional, channels=(email, sms), scope=per_customer,
+                sample=_SAMPLE_PAYMENT_FAILED,
                 on=PAYMENT_FAILED_EVENT, when=lambda ev: bool(_subscription(ev.data)), cancelled_by=(STOPPED,),
                 repeat_key=lambda ev: f"{_subscription(ev.data)}:{ev.at:%Y-%m-%d}",
                 template_data=_links(("payment",)), expires=days(3), sms_segments=3,
@@ -122,3 +124,11 @@ def payment_failed_notice(t: JourneyTimings) -> Step | None:
 
 
 STEPS = (renewal_reminder, payment_failed_notice)
+
+
+# What each step's template data gives a real message, for `aftercare preview`.
+_SAMPLE_RENEWAL_REMINDER = {"subscription_links": {a: f"https://example.com/subscription?t={a}"
+                                          for a in ("manage", "skip", "swap", "reschedule", "cancel")},
+                    "renews_at": datetime(2026, 4, 3, 15, 30, tzinfo=UTC), "subscription_name": "House Blend monthly"}
+_SAMPLE_PAYMENT_FAILED = {"subscription_links": {"payment": "https://example.com/subscription?t=payment"},
+                  "renews_at": None, "subscription_name": "House Blend monthly"}
