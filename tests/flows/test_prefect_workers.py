@@ -16,7 +16,8 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,26 @@ def _refuse_real_providers(job_env: dict[str, str], monkeypatch: pytest.MonkeyPa
         pytest.skip(f"{ROOT / '.env'} configures a real provider; this test sends thousands of messages")
 
 
+@contextmanager
+def _workers(stack: dict[str, Any], client: Any, run_ids: list[UUID]) -> Iterator[Callable[[], list[Any]]]:
+    """Yields a function that starts the two workers; on the way out they are stopped and any flow run of
+    `run_ids` still going is ended, whatever the test asserted."""
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start() -> list[subprocess.Popen[bytes]]:
+        for name in WORKERS:
+            workers.append(_start([stack["prefect"], "worker", "start", "--pool", POOL, "--limit", "2",
+                                   "--name", name], stack["env"], stack["logs"] / f"{name}.log"))
+        return workers
+
+    try:
+        yield start
+    finally:
+        for worker in workers:
+            _stop(worker)
+        _kill_leftover_flow_runs(client, run_ids, stack["api"])
+
+
 def _run(args: list[str], env: dict[str, str], logs: Path, name: str) -> None:
     with (logs / f"{name}.log").open("wb") as out:
         code = subprocess.run(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=90).returncode
@@ -191,26 +212,16 @@ def test_two_workers_on_one_pool_share_the_sweeps_and_send_every_message_once(
         name="sweep", work_pool_name=POOL, job_variables={"env": job_env}, parameters={"batch_size": BATCH},
         print_next_steps=False, ignore_warnings=True)
 
-    workers: list[subprocess.Popen[bytes]] = []
     run_ids: list[UUID] = []
-    with get_client(sync_client=True) as client:
-        try:
-            for name in WORKERS:
-                workers.append(_start([stack["prefect"], "worker", "start", "--pool", POOL, "--limit", "2",
-                                       "--name", name], env, logs / f"{name}.log"))
-            _wait_for_workers(client, workers, logs)
-
-            started = time.monotonic()
-            run_ids = [client.create_flow_run_from_deployment(deployment_id).id for _ in range(RUNS)]
-            states = _wait_final(client, run_ids, logs)
-            elapsed = time.monotonic() - started
-            text = _run_logs(client, run_ids, logs)
-            runs = [client.read_flow_run(run_id) for run_id in run_ids]
-            assert set(states.values()) == {"COMPLETED"}, f"{states}\n{text[-3000:]}\n{_tails(logs)}"
-        finally:
-            for worker in workers:
-                _stop(worker)
-            _kill_leftover_flow_runs(client, run_ids, stack["api"])
+    with get_client(sync_client=True) as client, _workers(stack, client, run_ids) as start_workers:
+        _wait_for_workers(client, start_workers(), logs)
+        started = time.monotonic()
+        run_ids += [client.create_flow_run_from_deployment(deployment_id).id for _ in range(RUNS)]
+        states = _wait_final(client, run_ids, logs)
+        elapsed = time.monotonic() - started
+        text = _run_logs(client, run_ids, logs)
+        runs = [client.read_flow_run(run_id) for run_id in run_ids]
+        assert set(states.values()) == {"COMPLETED"}, f"{states}\n{text[-3000:]}\n{_tails(logs)}"
 
     # Both workers ran flow runs. Both may try to submit the same run; the server lets one move it to Pending
     # (the other's attempt is aborted), and that worker labels the run with its name and starts the process.
@@ -279,27 +290,19 @@ def test_runs_the_scheduler_creates_each_claim_as_their_own_worker(
         name="sweep-every-5s", work_pool_name=POOL, job_variables={"env": job_env},
         parameters={"batch_size": BATCH}, interval=5, print_next_steps=False, ignore_warnings=True)
 
-    workers: list[subprocess.Popen[bytes]] = []
     run_ids: list[UUID] = []
-    with get_client(sync_client=True) as client:
-        try:
-            scheduled = _wait_for_scheduled_runs(client, deployment_id, 2, logs)
-            run_ids = [run.id for run in scheduled]
-            # Both runs late before any worker looks: they are picked up together, as after an outage.
-            latest = max(run.expected_start_time for run in scheduled)
-            time.sleep(max(0.0, (latest - datetime.now(UTC)).total_seconds()) + 1)
-            client.pause_deployment(deployment_id)  # no third run
-            for name in WORKERS:
-                workers.append(_start([stack["prefect"], "worker", "start", "--pool", POOL, "--limit", "2",
-                                       "--name", name], env, logs / f"{name}.log"))
-            states = _wait_final(client, run_ids, logs)
-            text = _run_logs(client, run_ids, logs)
-            runs = [client.read_flow_run(run_id) for run_id in run_ids]
-            assert set(states.values()) == {"COMPLETED"}, f"{states}\n{text[-3000:]}\n{_tails(logs)}"
-        finally:
-            for worker in workers:
-                _stop(worker)
-            _kill_leftover_flow_runs(client, run_ids, stack["api"])
+    with get_client(sync_client=True) as client, _workers(stack, client, run_ids) as start_workers:
+        scheduled = _wait_for_scheduled_runs(client, deployment_id, 2, logs)
+        run_ids += [run.id for run in scheduled]
+        # Both runs late before any worker looks: they are picked up together, as after an outage.
+        latest = max(run.expected_start_time for run in scheduled)
+        time.sleep(max(0.0, (latest - datetime.now(UTC)).total_seconds()) + 1)
+        client.pause_deployment(deployment_id)  # no third run
+        start_workers()
+        states = _wait_final(client, run_ids, logs)
+        text = _run_logs(client, run_ids, logs)
+        runs = [client.read_flow_run(run_id) for run_id in run_ids]
+        assert set(states.values()) == {"COMPLETED"}, f"{states}\n{text[-3000:]}\n{_tails(logs)}"
 
     assert all(run.auto_scheduled for run in runs), "the scheduler, not the test, made these runs"
     reports = {worker: int(claimed) for worker, claimed, _, _ in DONE.findall(text)}
