@@ -111,8 +111,22 @@ def _verified(services: Services, token: str | None, kind: str, locale: str) -> 
         return services.links.verify(token or "", services.clock.now(), kind=kind)
     except InvalidLink as exc:
         if not token or str(exc).startswith("malformed"):
-            return error_page(services, 400, N_("The link is incomplete."), locale)
+            return _incomplete(services, locale)
         return error_page(services, 403, N_("The link has expired or is not valid."), locale)
+
+
+def _incomplete(services: Services, locale: str) -> HTMLResponse:
+    return error_page(services, 400, N_("The link is incomplete."), locale)
+
+
+def _is_id(value: object) -> bool:
+    """A database id from a link's claims (JSON: an int, and not a bool, which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _onward(services: Services, destination: str | None, what: str, locale: str) -> Response:
+    """On to where the store wants the click to land, or a thank-you page when none is configured."""
+    return _go(destination) if destination else _unavailable(services, what, locale)
 
 
 def _go(url: str) -> Response:
@@ -150,12 +164,12 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         if isinstance(claims, HTMLResponse):
             return claims
         order_id, product_id = claims.get("o"), claims.get("p")
-        if not isinstance(order_id, int) or isinstance(order_id, bool) or not isinstance(product_id, str | None):
-            return error_page(services, 400, N_("The link is incomplete."), lang)
+        if not _is_id(order_id) or not isinstance(product_id, str | None):
+            return _incomplete(services, lang)
         product_id, handle, own = await run_in_threadpool(_review_target, services, order_id, product_id)
         await run_in_threadpool(_record_click, services, "review_click", {"o": order_id, "p": product_id})
         destination = own or review_destination(services.settings, product_id, handle)
-        return _go(destination) if destination else _unavailable(services, "review", lang)
+        return _onward(services, destination, "review", lang)
 
     @router.get("/refer", response_model=None)
     async def refer(request: Request, t: str | None = None) -> Response:
@@ -165,12 +179,12 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         if isinstance(claims, HTMLResponse):
             return claims
         customer_id = claims.get("c")
-        if not isinstance(customer_id, int) or isinstance(customer_id, bool):
-            return error_page(services, 400, N_("The link is incomplete."), lang)
+        if not _is_id(customer_id):
+            return _incomplete(services, lang)
         code = services.links.referral_code(customer_id)
         await run_in_threadpool(_record_click, services, "referral_click", {"c": customer_id, "code": code})
         destination = referral_destination(services.settings, code)
-        return _go(destination) if destination else _unavailable(services, "referral", lang)
+        return _onward(services, destination, "referral", lang)
 
     @router.get("/subscription", response_model=None)
     async def subscription(request: Request, t: str | None = None) -> Response:
@@ -182,13 +196,12 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         if isinstance(claims, HTMLResponse):
             return claims
         customer_id, sub, action = claims.get("c"), claims.get("s"), claims.get("a")
-        if not isinstance(customer_id, int) or isinstance(customer_id, bool) or not isinstance(sub, str) \
-                or action not in SUBSCRIPTION_ACTIONS:
-            return error_page(services, 400, N_("The link is incomplete."), lang)
+        if not _is_id(customer_id) or not isinstance(sub, str) or action not in SUBSCRIPTION_ACTIONS:
+            return _incomplete(services, lang)
         click = {"c": customer_id, "s": sub, "a": action}
         await run_in_threadpool(_record_click, services, "subscription_click", click)
         destination = subscription_destination(services.settings, sub, str(action), t or "")
-        return _go(destination) if destination else _unavailable(services, "subscription", lang)
+        return _onward(services, destination, "subscription", lang)
 
     @router.get("/return-choice", response_model=None)
     async def return_choice(request: Request, t: str | None = None) -> Response:
@@ -199,11 +212,10 @@ def redirects_router(services_factory: Callable[[], Services]) -> APIRouter:
         if isinstance(claims, HTMLResponse):
             return claims
         order_id, return_id, choice = claims.get("o"), claims.get("r"), claims.get("x")
-        if not isinstance(order_id, int) or isinstance(order_id, bool) or not isinstance(return_id, str) \
-                or choice not in RETURN_CHOICES:
-            return error_page(services, 400, N_("The link is incomplete."), lang)
+        if not _is_id(order_id) or not isinstance(return_id, str) or choice not in RETURN_CHOICES:
+            return _incomplete(services, lang)
         await run_in_threadpool(_record_click, services, "return_choice", {"o": order_id, "x": choice})
         destination = returns_destination(services.settings, return_id, str(choice), t or "")
-        return _go(destination) if destination else _unavailable(services, "returns", lang)
+        return _onward(services, destination, "returns", lang)
 
     return router
