@@ -85,5 +85,13 @@ def _stylesheet(part: str, brand_color: str, keep_all: bool) -> str:
 
 def inline_css(fragment: str, part: str = "content", keep_all: bool = False, brand_color: str = "#0f766e") -> Markup:
     """`fragment` (HTML a template wrote) with the layout's rules for `part` written into `style` attributes;
-    `keep_all` for Korean."""
+    `keep_all` for Korean. The footer is the same for every transactional email of a store and language, so
+    its result is kept (`_inline_footer`); a message's content is its own and is inlined each time."""
+    if part == "footer":
+        return _inline_footer(str(fragment), keep_all, brand_color)
     return Markup(_INLINER.inline_fragment(str(fragment), _stylesheet(part, brand_color, keep_all)))
+
+
+@lru_cache(maxsize=256)
+def _inline_footer(fragment: str, keep_all: bool, brand_color: str) -> Markup:
+    return Markup(_INLINER.inline_fragment(fragment, _stylesheet("footer", brand_color, keep_all)))
