@@ -149,9 +149,9 @@ def _direct_gettext(lookup: Callable[[str], str]) -> Callable[..., str]:
     return gettext
 
 
-# Callables whose own `__call__` never asks Jinja for a context: for these, whether to pass one is their own
-# `jinja_pass_arg`, so `_Context.call` can skip Jinja's general checks.
-_PLAIN_CALLABLES = frozenset({FunctionType, BuiltinFunctionType, MethodType, Macro})
+# Callables whose `__call__` never asks Jinja for a context: whether to pass one is their own `jinja_pass_arg`,
+# so `_Context.call` can skip Jinja's general checks (macros always take the eval context).
+_PLAIN_FUNCTIONS = frozenset({FunctionType, BuiltinFunctionType, MethodType})
 
 
 class _Context(JinjaContext):
@@ -163,9 +163,13 @@ class _Context(JinjaContext):
     anything else (a callable object) takes Jinja's own path unchanged."""
 
     def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's)
-        if type(__obj) not in _PLAIN_CALLABLES:
+        kind = type(__obj)
+        if kind is Macro:  # `Macro.__call__` takes the eval context: a macro escapes as its caller does
+            pass_arg = _PassArg.eval_context
+        elif kind in _PLAIN_FUNCTIONS:
+            pass_arg = getattr(__obj, "jinja_pass_arg", None)
+        else:
             return super().call(__obj, *args, **kwargs)
-        pass_arg = getattr(__obj, "jinja_pass_arg", None)
         if pass_arg is _PassArg.eval_context:
             args = (__self.eval_ctx, *args)
         elif pass_arg is not None:  # the context or the environment: Jinja's own path

@@ -443,3 +443,45 @@ def test_marketing_email_shows_the_stores_postal_address(renderer: Renderer, loc
     confirmation = renderer.render_email("confirmation", locale, sample_context("confirmation", locale,
                                                                                  marketing=True))
     assert ctx.postal_address not in confirmation.html  # transactional mail: the layout's marketing footer only
+
+
+def test_calls_in_templates_behave_as_in_plain_jinja(tmp_path: Path) -> None:
+    """The renderer's shorter call path (`_Context.call`) gives what Jinja's own gives: a macro escapes as
+    its caller does (HTML in an email's html block, raw under `autoescape false`), functions that ask for the
+    context or the environment get it, and a callable object goes through Jinja's path."""
+    from jinja2 import Environment, pass_context, pass_environment
+
+    class Shout:
+        def __call__(self, text: str) -> str:
+            return text.upper() + "!"
+
+    @pass_context
+    def who(context: object, greeting: str) -> str:
+        return f"{greeting} {context['first_name']}"  # type: ignore[index]
+
+    @pass_environment
+    def strict(environment: Environment) -> str:
+        return environment.undefined.__name__
+
+    amp = "{% macro amp() %}<b>&</b>{% endmacro %}"
+    source = (
+        "{% block subject %}" + amp + "{% autoescape false %}{{ amp() ~ '&' }}{% endautoescape %}{% endblock %}"
+        "{% block html %}" + amp + "{{ amp() ~ '&' }}|{{ who('Hi') }}|{{ shout('a<b') }}|{{ strict() }}"
+        "|{{ {'k': '<v>'}.get('k') }}{% endblock %}"
+        "{% block text %}" + amp + "{% autoescape false %}{{ amp() }}{% endautoescape %}{% endblock %}"
+    )
+    write(tmp_path, "en/csat.email.html", source)
+    renderer = Renderer(tmp_path)
+    env = renderer.environment("en")
+    env.globals.update(who=who, shout=Shout(), strict=strict)
+    email = renderer.render_email("csat", "en", sample_context("csat"))
+    plain = Environment(loader=env.loader, undefined=env.undefined, autoescape=env.autoescape,
+                        extensions=["jinja2.ext.i18n"])
+    plain.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    plain.globals.update(who=who, shout=Shout(), strict=strict)
+    expected = plain.get_template("en/csat.email.html")
+    context = expected.new_context({"first_name": "Alex"})
+    assert email.subject == "".join(expected.blocks["subject"](context)) == "<b>&</b>&"
+    assert email.html.strip() == "".join(expected.blocks["html"](context)) \
+        == "<b>&</b>&amp;|Hi Alex|A&lt;B!|StrictUndefined|&lt;v&gt;"
+    assert email.text.strip() == "<b>&</b>"
