@@ -37,6 +37,7 @@ def pooled(tmp_path: Path) -> Iterator[Services]:
     services = _store(tmp_path / "pooled", 1)
     assert services.sweeper.render_pool is not None
     assert services.sweeper.render_pool.wait_ready(timeout=120)
+    services.sweeper.render_pool.take_back = False  # the children render every message (see the last test)
     yield services
     services.sweeper.render_pool.close()
     services.engine.dispose()
@@ -84,3 +85,69 @@ class _Broken:
 def test_a_failed_render_is_that_message_only() -> None:
     jobs = [RenderJob("confirmation", "email", "en", None), RenderJob("shipped", "sms", "en", None)]
     assert render_jobs(_Broken(), jobs) == [RenderFailed("KeyError"), ("sms", "shipped")]
+
+
+class _Tagged:
+    """A renderer whose output says who rendered it."""
+
+    def __init__(self, who: str, rendered: list[str] | None = None) -> None:
+        self.who, self.rendered = who, rendered
+
+    def render_email(self, step: str, locale: str, ctx: Any) -> tuple[str, Any]:
+        if self.rendered is not None:
+            self.rendered.append(ctx)
+        return (self.who, ctx)
+
+    render_sms = render_email
+
+
+class _SlowPool:
+    """What `RenderBatch` uses of a `RenderPool`: one 'child' (a thread) that is stuck on the first chunk
+    until the sweep's process has rendered the last one."""
+
+    def __init__(self) -> None:
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.local_rendered: list[Any] = []
+        self.local = _Tagged("sweep", self.local_rendered)
+        self.rendered_in_children = 0
+        self.take_back = True
+        self.gate = threading.Event()
+        self._executor = ThreadPoolExecutor(1)
+
+    def _submit(self, jobs: list[RenderJob]) -> Any:
+        def child() -> list[Any]:
+            assert self.gate.wait(30), "the sweep waited for the child instead of rendering"
+            return render_jobs(_Tagged("child"), jobs)
+        return self._executor.submit(child)
+
+    def _give_up(self) -> None:
+        raise AssertionError("nothing failed")
+
+
+def test_the_sweep_renders_the_chunks_no_child_has_started_instead_of_waiting() -> None:
+    """A busy child (no free core) holds up a batch only by the chunk it is rendering: the sweep's process takes
+    back the rest, from the end, and the batch's messages come back in their order."""
+    from aftercare.services.render_pool import RenderBatch
+
+    pool = _SlowPool()
+    batch = RenderBatch(pool)  # type: ignore[arg-type]
+    jobs = [RenderJob("csat", "email", "en", n) for n in range(RenderBatch.CHUNK * 4)]
+    for job in jobs:
+        batch.add(job)
+
+    original = pool.local.render_email
+
+    def render_and_open(step: str, locale: str, ctx: Any) -> tuple[str, Any]:
+        if ctx == RenderBatch.CHUNK:  # the first message of the second chunk: the last one the sweep takes
+            pool.gate.set()
+        return original(step, locale, ctx)
+
+    pool.local.render_email = render_and_open  # type: ignore[method-assign]
+    out = batch.results()
+    assert [ctx for _, ctx in out] == list(range(len(jobs)))
+    assert {who for who, ctx in out if ctx < RenderBatch.CHUNK} == {"child"}
+    assert {who for who, ctx in out if ctx >= RenderBatch.CHUNK} == {"sweep"}
+    assert pool.local_rendered[0] == RenderBatch.CHUNK * 3  # taken back from the end
+    assert pool.rendered_in_children == RenderBatch.CHUNK
