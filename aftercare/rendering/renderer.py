@@ -27,9 +27,11 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateNotFound,
+    nodes,
     pass_eval_context,
     select_autoescape,
 )
+from jinja2.ext import InternationalizationExtension
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context as JinjaContext
 from jinja2.runtime import Macro
@@ -184,6 +186,20 @@ class _Context(JinjaContext):
                                                 " exception")
 
 
+class _Trans(InternationalizationExtension):
+    """Jinja's i18n extension, with a `{% trans %}` sentence (no plural, no context) compiled to a filter call
+    (`"..." | _trans(name=value)`) instead of a call of `gettext`: filters are bound when the template is
+    compiled, calls go through `Context.call` each time. Same function, same text; emails say 25-30 of them."""
+
+    def _make_node(self, singular: str, plural: str | None, context: str | None, variables: dict[str, nodes.Expr],
+                   plural_expr: nodes.Expr | None, vars_referenced: bool, num_called_num: bool) -> nodes.Output:
+        if plural_expr is not None or context is not None or not self.environment.newstyle_gettext:  # type: ignore[attr-defined]
+            return super()._make_node(singular, plural, context, variables, plural_expr, vars_referenced,
+                                      num_called_num)
+        kwargs = [nodes.Keyword(key, value) for key, value in variables.items()]
+        return nodes.Output([nodes.Filter(nodes.Const(singular), "_trans", [], kwargs, None, None)])
+
+
 def _opens_left_to_right(text: str) -> bool:
     """Whether the first strongly directional character of `text` is left to right."""
     for char in text:
@@ -236,12 +252,12 @@ class Renderer:
                 trim_blocks=True,
                 lstrip_blocks=True,
                 keep_trailing_newline=False,
-                extensions=["jinja2.ext.i18n"],
+                extensions=[_Trans],
             )
             env.context_class = _Context
             translations = catalogs.translations(locale, self._catalog_dirs)
             env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-            env.globals["gettext"] = env.globals["_"] = _direct_gettext(translations.gettext)
+            env.globals["gettext"] = env.globals["_"] = env.filters["_trans"] = _direct_gettext(translations.gettext)
             filters.install(env)
             env.globals.update(self._brand)
             env.filters["inline_css"] = partial(inline_css, brand_color=self._brand["brand_color"])
