@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, MethodType
@@ -50,7 +50,6 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 Channel = Literal["email", "sms"]
 _SUFFIX: dict[str, str] = {"email": "email.html", "sms": "sms.txt"}
-_CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MessageContext) if f.name != "extra")
 # Babel's CLDR formats use no-break spaces; outside GSM-7, they would turn an English SMS into UCS-2.
 _SMS_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
@@ -233,6 +232,7 @@ class Renderer:
         ]))
         self._envs: dict[str, Environment] = {}
         self._resolved: dict[tuple[str, str, str], tuple[Template, str] | None] = {}
+        self._globals: dict[Template, dict[str, Any]] = {}  # a template's globals, flattened once
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -268,11 +268,11 @@ class Renderer:
         template, used = self._template(step, "email", locale)
         # One render context for the three blocks: blocks only read it, and building it is a third of
         # Jinja's own cost per message.
-        variables = self._variables(ctx, used)
-        context = template.new_context(variables)
+        variables = self._variables(template, ctx, used)
+        context = template.new_context(variables, shared=True)
         subject, text = (self._block(template, name, context) for name in ("subject", "text"))
         if variables["text_direction"] == "rtl":  # Latin runs inside Arabic HTML: isolated so they keep order
-            context = template.new_context({**variables, **_isolated(variables)})
+            context = template.new_context({**variables, **_isolated(variables)}, shared=True)
         html = self._block(template, "html", context)
         return RenderedEmail(
             subject=_with_prefix(" ".join(subject.split()), ctx.ad_prefix),
@@ -284,8 +284,9 @@ class Renderer:
 
     def render_sms(self, step: str, locale: str, ctx: MessageContext) -> RenderedSms:
         template, used = self._template(step, "sms", locale)
-        variables = self._variables(ctx, used)
-        body = _with_prefix(template.render(variables).strip().translate(_SMS_SPACES), ctx.ad_prefix)
+        variables = self._variables(template, ctx, used)
+        text = "".join(template.root_render_func(template.new_context(variables, shared=True)))
+        body = _with_prefix(text.strip().translate(_SMS_SPACES), ctx.ad_prefix)
         if variables["text_direction"] == "rtl" and _opens_left_to_right(body):
             body = RLM + body  # else phones lay the whole SMS out left to right from its Latin store name
         segments, encoding = count_segments(body)
@@ -324,9 +325,15 @@ class Renderer:
                 continue
         return None
 
-    @staticmethod
-    def _variables(ctx: MessageContext, locale: str) -> dict[str, Any]:
-        variables = {name: getattr(ctx, name) for name in _CONTEXT_FIELDS}
+    def _variables(self, template: Template, ctx: MessageContext, locale: str) -> dict[str, Any]:
+        """Everything a message's template reads, in one dict that the render context uses as it is
+        (`shared=True`): the globals (brand, `_()`), then the context's fields, then the step's own data.
+        Jinja would otherwise copy it twice more per message, merging a chain of globals each time."""
+        flat = self._globals.get(template)
+        if flat is None:
+            flat = self._globals[template] = dict(template.globals)
+        variables = {**flat, **ctx.__dict__}
+        del variables["extra"]
         variables.update(ctx.extra)  # a step's own template data, by the names it chose
         if locale.split("_", 1)[0] in _NO_NUMBER_SIGN:  # Arabic writes "طلبكم 1042", never "#1042"
             variables["order_number"] = ctx.order_number.lstrip("#").strip()
