@@ -8,12 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
 from aftercare.domain.vocabulary import Channel
 from aftercare.journeys import Timings, default_journey
 from aftercare.rendering.context import MessageContext, sample_context
-from aftercare.rendering.renderer import TEMPLATES_DIR, Renderer, TemplateMissingError
+from aftercare.rendering.renderer import TEMPLATES_DIR, Renderer, TemplateMissingError, _tidy
 
 # The lists come from the journey: a step brings its channels and its SMS budget with it.
 # Every built-in step, the ones off by default included (their templates ship too).
@@ -487,3 +489,10 @@ def test_calls_in_templates_behave_as_in_plain_jinja(tmp_path: Path) -> None:
     assert email.html.strip() == "".join(expected.blocks["html"](context)) \
         == "<b>&</b>&amp;|Hi Alex|A&lt;B!|StrictUndefined|&lt;v&gt;"
     assert email.text.strip() == "<b>&</b>"
+
+
+@given(st.text(alphabet=" \t\nab\u00a0", max_size=60))
+def test_the_text_part_is_tidied_as_the_two_regular_expressions_say(text: str) -> None:
+    """`_tidy` drops trailing spaces and tabs on every line and keeps at most one blank line in a row."""
+    expected = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE)).strip() + "\n"
+    assert _tidy(text) == expected
