@@ -41,6 +41,31 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _server_cpu_s() -> float | None:
+    """CPU seconds used so far by every local `postgres` process (server and backends), from /proc; None
+    where there is no /proc. On a machine whose cores the database shares with the sweep, this is the part
+    of the cores the sweep cannot have (what limits two workers on two cores)."""
+    total, found = 0, False
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name.startswith("postgres"):
+            found = True
+            # utime, stime, and cutime, cstime: a backend that has exited is counted in the postmaster's
+            # children's times (fields 14-17 of stat), so a worker's closed connections are not lost
+            total += sum(int(v) for v in rest[11:15])
+    return total / tick if found else None
+
+
 def _admin_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
@@ -102,7 +127,7 @@ def _worker_child(args: argparse.Namespace) -> None:
     gc.freeze()
     print("ready", flush=True)
     sys.stdin.readline()
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     me = f"w{os.getpid()}"
     with ThreadPoolExecutor(args.concurrency) as pool:
         reports = list(pool.map(lambda i: services.sweeper.run(worker_id=f"{me}-{i}"), range(args.concurrency)))
@@ -110,7 +135,7 @@ def _worker_child(args: argparse.Namespace) -> None:
     if services.sweeper.render_pool is not None:
         services.sweeper.render_pool.close()
     print(json.dumps({"claimed": sum(r.claimed for r in reports), "start": start, "end": end,
-                      "cpu_s": time.process_time()}), flush=True)
+                      "cpu_s": time.process_time() - cpu_start}), flush=True)
 
 
 def _run_workers(args: argparse.Namespace, url: str, home: str, n: int) -> dict[str, Any]:
@@ -123,15 +148,21 @@ def _run_workers(args: argparse.Namespace, url: str, home: str, n: int) -> dict[
     for proc in procs:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
+    server0 = _server_cpu_s() if url.startswith("postgresql") else None
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write("go\n")
         proc.stdin.flush()
     outs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+    server1 = _server_cpu_s() if server0 is not None else None
     wall = max(o["end"] for o in outs) - min(o["start"] for o in outs)
     claimed = sum(o["claimed"] for o in outs)
-    return {"workers": n, "claimed": claimed, "seconds": wall, "steps_per_s": claimed / wall,
-            "per_worker": [o["claimed"] for o in outs]}
+    run = {"workers": n, "claimed": claimed, "seconds": wall, "steps_per_s": claimed / wall,
+           "per_worker": [o["claimed"] for o in outs],
+           "cpu_us_per_step": sum(o["cpu_s"] for o in outs) / max(claimed, 1) * 1e6}
+    if server0 is not None and server1 is not None:
+        run["db_server_cpu_us_per_step"] = (server1 - server0) / max(claimed, 1) * 1e6
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,6 +298,7 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         services.sweeper.process_batch = timed  # type: ignore[method-assign]
         rss_before = _rss_mb()
         cpu0 = time.process_time()
+        server0 = _server_cpu_s() if dialect == "postgresql" else None
         statements[0] = 0
         with use_services(services):
             t0 = time.perf_counter()
@@ -298,6 +330,12 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         print(f"         CPU of this process {cpu_us:,.0f} us/step (all its threads; a render pool's children not "
               "included): on a busy shared machine a steadier figure than the wall time")
         results["cpu_us_per_step"] = round(cpu_us, 1)
+        server1 = _server_cpu_s() if server0 is not None else None
+        if server0 is not None and server1 is not None:
+            server_us = (server1 - server0) / max(report["claimed"], 1) * 1e6
+            print(f"         CPU of the local Postgres processes {server_us:,.0f} us/step (/proc, the server and "
+                  "its backends): on a machine's own cores the sweep's CPU and the database's share them")
+            results["db_server_cpu_us_per_step"] = round(server_us, 1)
         if pool is not None:
             print(f"         render pool: {args.render_processes} process(es) rendered {in_children:,} of the messages "
                   "(the first batches render in this process while the children start)")
@@ -394,9 +432,20 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             print(f"workers: {n} process(es), {args.concurrency} batches in flight each: {runs[n]['claimed']:,} steps "
                   f"in {runs[n]['seconds']:.2f} s = {runs[n]['steps_per_s']:,.0f} steps/s "
                   f"(per worker {runs[n]['per_worker']}; no Prefect)")
+            cpu_line = f"         CPU per step: the worker processes {runs[n]['cpu_us_per_step']:,.0f} us"
+            if "db_server_cpu_us_per_step" in runs[n]:
+                cpu_line += f", the local Postgres processes {runs[n]['db_server_cpu_us_per_step']:,.0f} us"
+            print(cpu_line)
         scale = runs[args.workers]["steps_per_s"] / runs[1]["steps_per_s"]
         print(f"         {args.workers} workers / 1 = {scale:.2f}x (target >= 1.8x on Postgres)")
+        one = runs[1]
+        per_step_s = (one["cpu_us_per_step"] + one.get("db_server_cpu_us_per_step", 0.0)) / 1e6
+        ceiling = (os.cpu_count() or 1) / per_step_s / one["steps_per_s"]
+        print(f"         ceiling on this machine: {os.cpu_count()} cores / (workers' + database's CPU per step) = "
+              f"{ceiling:.2f}x one worker, if nothing else ran")
+        results["workers_ceiling"] = round(ceiling, 2)
         results.update(workers_steps_per_s={str(n): round(r["steps_per_s"], 1) for n, r in runs.items()},
+                       workers_cpu_us_per_step={str(n): round(r["cpu_us_per_step"], 1) for n, r in runs.items()},
                        workers_scale=round(scale, 2))
     engine.dispose()
     results.update(db=dialect, pending=args.pending, due=args.due, latency_ms=args.latency_ms,
