@@ -13,6 +13,7 @@ thousands of messages with one `Renderer`.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -35,7 +36,7 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context as JinjaContext
 from jinja2.runtime import Macro
 from jinja2.utils import _PassArg
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from aftercare.rendering import catalogs, filters, formats
 from aftercare.rendering.context import MessageContext
@@ -117,6 +118,11 @@ def _isolated(variables: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A translation whose only placeholders are `%(name)s` and `%%` (every sentence of ours): formatting it with the
+# escaped values is what `Markup.__mod__` does, which otherwise wraps each value in a helper object.
+_ONLY_NAMED_STRINGS = re.compile(r"(?:[^%]|%%|%\([A-Za-z_][A-Za-z0-9_]*\)s)*", re.DOTALL)
+
+
 def _direct_gettext(lookup: Callable[[str], str]) -> Callable[..., str]:
     """Jinja's newstyle `gettext` (escape the variables, not the translation; always %-format), calling the
     catalog directly: Jinja's own wrapper goes through `Context.call` twice per sentence, a quarter of an
@@ -128,6 +134,7 @@ def _direct_gettext(lookup: Callable[[str], str]) -> Callable[..., str]:
     marked: dict[str, Markup] = {}
     plain: dict[str, str] = {}
     whole: dict[tuple[str, bool], str] = {}
+    only_names: dict[str, bool] = {}  # msgid -> whether its only placeholders are `%(name)s` (and `%%`)
 
     @pass_eval_context
     def gettext(eval_ctx: EvalContext, __string: str, **variables: Any) -> str:
@@ -142,6 +149,9 @@ def _direct_gettext(lookup: Callable[[str], str]) -> Callable[..., str]:
             text = marked.get(__string)
             if text is None:
                 text = marked[__string] = Markup(lookup(__string))
+                only_names[__string] = _ONLY_NAMED_STRINGS.fullmatch(text) is not None
+            if only_names[__string]:  # what `Markup.__mod__` does for `%(name)s`, without a helper per value
+                return Markup(str.__mod__(text, {name: escape(value) for name, value in variables.items()}))
         else:
             text = plain.get(__string)
             if text is None:

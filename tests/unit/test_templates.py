@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import UndefinedError
+from markupsafe import Markup
 
 from aftercare.domain.vocabulary import Channel
 from aftercare.journeys import Timings, default_journey
@@ -496,3 +497,21 @@ def test_the_text_part_is_tidied_as_the_two_regular_expressions_say(text: str) -
     """`_tidy` drops trailing spaces and tabs on every line and keeps at most one blank line in a row."""
     expected = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE)).strip() + "\n"
     assert _tidy(text) == expected
+
+
+@given(st.text(alphabet="<>&\"'a %", max_size=12), st.integers(), st.sampled_from(
+    ["Hi %(name)s, %(n)s%% off", "%(name)s", "%(n)d items for %(name)s", "100%% %(name)s & co"]))
+def test_html_sentences_are_formatted_as_markup_formats_them(name: str, n: int, msgid: str) -> None:
+    """The shortcut for `%(name)s` sentences gives `Markup.__mod__`'s result: values escaped, the sentence not
+    (and a sentence with another placeholder, `%(n)d`, takes `Markup.__mod__` itself)."""
+    from jinja2 import Environment
+    from jinja2.nodes import EvalContext
+
+    from aftercare.rendering.renderer import _direct_gettext
+
+    gettext = _direct_gettext(lambda text: text)
+    html = EvalContext(Environment(autoescape=True))
+    for _ in range(2):  # the first call fills the caches, the second reads them
+        out = gettext(html, msgid, name=name, n=n)
+        assert out == Markup(msgid) % {"name": name, "n": n}
+        assert isinstance(out, Markup)
