@@ -20,9 +20,10 @@ import gc
 import logging
 import multiprocessing
 import threading
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from aftercare.settings import Settings
 
 log = logging.getLogger(__name__)
+_POLL_SECONDS = 0.002  # how often a waiting batch looks whether the sweep has become idle
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,12 @@ class RenderPool:
         self._broken = False
         self._lock = threading.Lock()
         self.rendered_in_children = 0  # messages the children rendered (the tests and the benchmark print it)
-        # The sweep takes back the chunks no child has started rather than wait (`RenderBatch.results`); the
-        # tests that need the children to render everything turn it off.
+        # The sweep takes back the chunks no child has started rather than wait, when none of its batches in
+        # flight has other work (`RenderBatch.results`); the tests that need the children to render everything
+        # turn it off.
         self.take_back = True
+        self._busy = 0  # this process's batches in flight that are not waiting for the children
+        self._busy_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the children if not yet started, without waiting for them: the sweep calls this before each
@@ -145,6 +150,32 @@ class RenderPool:
             else:
                 self._ready = True
         return self._ready and not self._broken
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Around one sweep batch (`Sweeper.process_batch`): while it claims, loads, decides, records or sends,
+        this process has work of its own and leaves the rendering to the children."""
+        self._add_busy(1)
+        try:
+            yield
+        finally:
+            self._add_busy(-1)
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        self._add_busy(-1)
+        try:
+            yield
+        finally:
+            self._add_busy(1)
+
+    def _add_busy(self, n: int) -> None:
+        with self._busy_lock:
+            self._busy += n
+
+    def _idle(self) -> bool:
+        """Whether every batch this process has in flight is waiting for the children (or none is counted)."""
+        return self._busy <= 0
 
     def batch(self) -> RenderBatch:
         """Collects one sweep batch's jobs and sends them to the children in chunks as they are added, so the
@@ -212,33 +243,57 @@ class RenderBatch:
     def results(self) -> list[Any]:
         """The rendered messages (or `RenderFailed`), in the order the jobs were added.
 
-        The sweep renders too instead of only waiting: it takes back the chunks no child has started, from the
-        end, while the children work from the front. So the pool renders on a core only where one is free and
-        never makes a batch slower than rendering here (on a busy machine the children start few chunks)."""
+        While another batch of this process has work (claiming, loading, recording), this one waits for the
+        children without holding the GIL, so the sweep's core does that work and the children's cores render.
+        When every batch in flight is waiting, the sweep would be idle: it takes back the chunks no child has
+        started, from the end, and renders them itself while the children work from the front. So a batch is
+        never slower than rendering in the sweep's own process, and the children render as much as their
+        cores allow."""
         self._flush()
+        pool = self._pool
         local: dict[int, list[Any]] = {}
-        for index in range(len(self._futures) - 1 if self._pool.take_back else -1, -1, -1):
-            start, end, future = self._futures[index]
-            if future is not None and not future.cancel():
-                break  # a child has this chunk (started or handed over): it has every earlier one too
-            local[index] = render_jobs(self._pool.local, self._jobs[start:end])
         out: list[Any] = []
-        for index, (start, end, future) in enumerate(self._futures):
-            if index in local:
-                out.extend(local[index])
-                continue
-            rendered = None
-            if future is not None:
-                try:
-                    rendered = future.result()
-                    self._pool.rendered_in_children += len(rendered)
-                except Exception:  # noqa: BLE001 - a dead child (BrokenProcessPool) or a failed transfer
-                    log.exception("render pool chunk failed")
-                    self._pool._give_up()
-            if rendered is None:
-                rendered = render_jobs(self._pool.local, self._jobs[start:end])
-            out.extend(rendered)
+        with pool._waiting():
+            for index, (start, end, future) in enumerate(self._futures):
+                if future is not None:
+                    self._wait(index, future, local)
+                if index in local:
+                    out.extend(local[index])
+                    continue
+                rendered = None
+                if future is not None and not future.cancelled():
+                    try:
+                        rendered = future.result()
+                        pool.rendered_in_children += len(rendered)
+                    except Exception:  # noqa: BLE001 - a dead child (BrokenProcessPool) or a failed transfer
+                        log.exception("render pool chunk failed")
+                        pool._give_up()
+                if rendered is None:
+                    rendered = render_jobs(pool.local, self._jobs[start:end])
+                out.extend(rendered)
         return out
+
+    def _wait(self, index: int, future: Future[list[Any]], local: dict[int, list[Any]]) -> None:
+        """Until chunk `index` is done: wait (GIL released) while another batch has work, else render the
+        last chunk no child has started (into `local`); a chunk taken back is rendered here, not waited for."""
+        pool = self._pool
+        while not future.done():
+            if pool.take_back and pool._idle() and self._take_back_one(index, local):
+                continue
+            wait([future], timeout=_POLL_SECONDS)
+
+    def _take_back_one(self, after: int, local: dict[int, list[Any]]) -> bool:
+        """Render here the last chunk (at or after `after`) that no child has started; False if none is left."""
+        for index in range(len(self._futures) - 1, after - 1, -1):
+            if index in local:
+                continue
+            start, end, future = self._futures[index]
+            if future is not None and future.cancel():
+                local[index] = render_jobs(self._pool.local, self._jobs[start:end])
+                return True
+            if future is not None and future.running():
+                return False  # handed to a child: chunks are handed over in order, so every earlier one is too
+        return False
 
 
 class LocalBatch:

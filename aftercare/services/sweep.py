@@ -139,9 +139,15 @@ class Sweeper:
 
     def process_batch(self, *, worker_id: str = "sweep", journey_id: int | None = None,
                       batch_size: int | None = None, reclaim_own: bool = False) -> SweepReport:
+        if self.render_pool is None:
+            return self._process_batch(worker_id, journey_id, batch_size, reclaim_own)
+        self.render_pool.start()
+        with self.render_pool.in_flight():  # the pool knows when this process has work besides rendering
+            return self._process_batch(worker_id, journey_id, batch_size, reclaim_own)
+
+    def _process_batch(self, worker_id: str, journey_id: int | None, batch_size: int | None,
+                       reclaim_own: bool) -> SweepReport:
         now = self.clock.now()
-        if self.render_pool is not None:
-            self.render_pool.start()
         phases: Counter[str] = Counter()
         tick = _Stopwatch(phases)
         with self.session_factory() as session, session.begin():

@@ -125,6 +125,13 @@ class _SlowPool:
     def _give_up(self) -> None:
         raise AssertionError("nothing failed")
 
+    def _waiting(self) -> Any:
+        from contextlib import nullcontext
+        return nullcontext()
+
+    def _idle(self) -> bool:
+        return True  # no other batch in flight: the sweep would only wait
+
 
 def test_the_sweep_renders_the_chunks_no_child_has_started_instead_of_waiting() -> None:
     """A busy child (no free core) holds up a batch only by the chunk it is rendering: the sweep's process takes
@@ -151,3 +158,23 @@ def test_the_sweep_renders_the_chunks_no_child_has_started_instead_of_waiting() 
     assert {who for who, ctx in out if ctx >= RenderBatch.CHUNK} == {"sweep"}
     assert pool.local_rendered[0] == RenderBatch.CHUNK * 3  # taken back from the end
     assert pool.rendered_in_children == RenderBatch.CHUNK
+
+
+def test_a_batch_waits_for_the_children_while_another_batch_of_the_sweep_has_work() -> None:
+    """While this process has other work (another batch in flight claiming, loading or recording), a batch
+    leaves its chunks to the children and waits without holding the GIL: taking them back would only move
+    the rendering from the children's cores onto the sweep's own."""
+    import threading
+
+    from aftercare.services.render_pool import RenderBatch
+
+    pool = _SlowPool()
+    pool._idle = lambda: False  # type: ignore[method-assign]
+    batch = RenderBatch(pool)  # type: ignore[arg-type]
+    jobs = [RenderJob("csat", "email", "en", n) for n in range(RenderBatch.CHUNK * 4)]
+    for job in jobs:
+        batch.add(job)
+    threading.Timer(0.05, pool.gate.set).start()  # the child gets going a little later
+    out = batch.results()
+    assert [ctx for _, ctx in out] == list(range(len(jobs)))
+    assert {who for who, _ in out} == {"child"} and pool.local_rendered == []
