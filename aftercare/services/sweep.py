@@ -33,7 +33,7 @@ from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
 from aftercare.journeys import events
-from aftercare.journeys.facts import SentInBatch
+from aftercare.journeys.facts import Fact, SentInBatch
 from aftercare.journeys.journey import Journey
 from aftercare.links import LinkSigner
 from aftercare.providers.base import (
@@ -238,10 +238,19 @@ class Sweeper:
         return sorted(conn.execute(stmt).all(), key=lambda r: (r.due_at, r.id))
 
     def _load(self, session: Session, steps: Sequence[Row[Any]], now: datetime) -> BatchState:
-        """The batch's state, and once per batch each fact the journey's steps declared (`needs=`)."""
+        """The batch's state, and once per batch each fact the batch's steps declared (`needs=`).
+
+        Only the facts of the steps in this batch are loaded (a step reads only the facts it declared): a batch
+        of order confirmations runs none of the loyalty, review or replenishment loaders."""
         return load_batch_state(session, customer_ids=[s.customer_id for s in steps],
                                 order_ids=[s.order_id for s in steps], cap_since=now - self.policy.frequency_cap,
-                                facts=self.journey.facts, now=now, journey=self.journey)
+                                facts=self._facts_for({s.step for s in steps}), now=now, journey=self.journey)
+
+    def _facts_for(self, names: set[str]) -> tuple[Fact, ...]:
+        """Of the journey's facts (`Journey.facts`: the first declaration of each name wins), those the named
+        steps need."""
+        needed = {f.name for spec in self.journey.steps if spec.name in names for f in spec.needs}
+        return tuple(f for f in self.journey.facts if f.name in needed) if needed else ()
 
     def _decide_all(self, steps: Sequence[Row[Any]], batch: BatchState, now: datetime) -> dict[int, Decision]:
         decisions: dict[int, Decision] = {}
