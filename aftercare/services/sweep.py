@@ -29,6 +29,7 @@ from aftercare.clock import Clock
 from aftercare.db.binds import member_of
 from aftercare.db.models import Customer, Message, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
+from aftercare.db.records import records
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
@@ -58,6 +59,11 @@ from aftercare.services.reports import SweepReport
 log = logging.getLogger(__name__)
 
 _CLAIM_LOCK = 0x61667463  # "aftc": the advisory lock key claims take turns on (Postgres)
+
+# The claimed steps' columns the sweep reads (named tuples, aftercare/db/records.py): not their status, trigger,
+# lease end or last outcome, which it only writes.
+STEP_COLUMNS = ("id", "journey_id", "customer_id", "order_id", "step", "scope", "occurrence", "item", "payload",
+                "due_at", "first_due_at", "claimed_by", "attempts")
 
 _FINAL = {
     MessageStatus.SENT.value, MessageStatus.DELIVERED.value, MessageStatus.OPENED.value,
@@ -196,7 +202,7 @@ class Sweeper:
     # Phases -------------------------------------------------------------------------------------------
     def claim_statement(self, now: datetime, worker: str, limit: int, journey_id: int | None = None,
                         reclaim_own: bool = False) -> Any:
-        """The claim: `UPDATE ... WHERE id IN (due ids [FOR UPDATE SKIP LOCKED] LIMIT n) RETURNING *`.
+        """The claim: `UPDATE ... WHERE id IN (due ids [FOR UPDATE SKIP LOCKED] LIMIT n) RETURNING <STEP_COLUMNS>`.
 
         The inner select reads the partial index `ix_scheduled_steps_due` (pending rows only, by due_at), so
         its cost grows with the due rows, not with all pending ones. Exposed for EXPLAIN in the tests.
@@ -223,7 +229,7 @@ class Sweeper:
             update(steps)
             .where(steps.c.id.in_(due.scalar_subquery()))
             .values(claimed_by=worker, claimed_until=now + self.lease, attempts=steps.c.attempts + 1)
-            .returning(*steps.c)
+            .returning(*(steps.c[n] for n in STEP_COLUMNS))
         )
 
     def _claim(self, session: Session, now: datetime, worker: str, limit: int, journey_id: int | None,
@@ -235,7 +241,7 @@ class Sweeper:
             # steps between two batches. SQLite's single writer serialises claims already.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
         stmt = self.claim_statement(now, worker, limit, journey_id, reclaim_own)
-        return sorted(conn.execute(stmt).all(), key=lambda r: (r.due_at, r.id))
+        return sorted(records(conn.execute(stmt)), key=lambda r: (r.due_at, r.id))
 
     def _load(self, session: Session, steps: Sequence[Row[Any]], now: datetime) -> BatchState:
         """The batch's state, and once per batch each fact the batch's steps declared (`needs=`).
