@@ -48,6 +48,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             parse = datetime.fromisoformat
 
             def from_text(value: Any) -> datetime | None:
+                if value is None:
+                    return None
                 if value.__class__ is not str:
                     return general(value)
                 parsed = parse(value)
