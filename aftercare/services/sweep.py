@@ -360,16 +360,18 @@ class Sweeper:
         """Commit a ledger row per planned message; return the ones this sweep may now try to send."""
         if not planned:
             return []
+        purposes = {name: self.journey.step(name).purpose.value for name in {p.step.step for p in planned}}
+        digests = [_digest(p.payload) for p in planned]
         rows = [
             {
                 "idempotency_key": p.key, "step_id": p.step.id, "journey_id": p.step.journey_id,
                 "customer_id": p.step.customer_id, "order_id": p.step.order_id, "step": p.step.step,
-                "purpose": self.journey.step(p.step.step).purpose.value, "channel": p.channel.value,
+                "purpose": purposes[p.step.step], "channel": p.channel.value,
                 "template": p.template, "locale": p.locale, "status": p.status.value, "reason": p.reason,
                 "segments": p.segments, "attempts": 0, "created_at": now, "status_at": now,
-                "body_digest": _digest(p.payload),
+                "body_digest": digest,
             }
-            for p in planned
+            for p, digest in zip(planned, digests, strict=True)
         ]
         table = Message.__table__
         with self.session_factory() as session, session.begin():
@@ -380,18 +382,17 @@ class Sweeper:
                 _lite_many(conn, _LITE_LEDGER_INSERT, rows, _LEDGER_COLUMNS)
             existing = {
                 r.idempotency_key: r
-                for r in conn.execute(
-                    select(table.c.id, table.c.idempotency_key, table.c.status, table.c.status_at,
-                           table.c.body_digest)
+                for r in records(conn.execute(
+                    select(table.c.id, table.c.idempotency_key, table.c.status, table.c.body_digest)
                     .where(member_of(table.c.idempotency_key, [p.key for p in planned], self._dialect))
-                )
+                ))
             }
             sendable: list[_Planned] = []
             upgrade_ids: list[int] = []
             crashed_ids: list[int] = []
             redigest: list[dict[str, Any]] = []
             unreserve: list[dict[str, Any]] = []
-            for p in planned:
+            for p, digest in zip(planned, digests, strict=True):
                 row = existing[p.key]
                 p.ledger_id = row.id
                 if p.status is not MessageStatus.RESERVED:
@@ -401,8 +402,8 @@ class Sweeper:
                     continue
                 if row.status == MessageStatus.RESERVED.value:
                     sendable.append(p)
-                    if row.body_digest != _digest(p.payload):  # re-rendered (a retry or a resend)
-                        redigest.append({"_id": row.id, "digest": _digest(p.payload)})
+                    if row.body_digest != digest:  # re-rendered (a retry or a resend)
+                        redigest.append({"_id": row.id, "digest": digest})
                 elif row.status == MessageStatus.SKIPPED.value:
                     # A step re-decided (forced rerun) after an earlier skip: a skip was never a send.
                     upgrade_ids.append(row.id)
@@ -610,9 +611,15 @@ class Sweeper:
 
     def _chain(self, session: Session, steps: Sequence[Row[Any]], sent_steps: set[int], now: datetime) -> None:
         """Fire `<step>_sent` for steps that other steps follow (the win-back sequence)."""
+        chained: dict[str, bool] = {}  # `<step>_sent` -> whether any step follows it (asked once per step name)
         for step in steps:
+            if step.id not in sent_steps:
+                continue
             trigger = events.sent(step.step)
-            if step.id in sent_steps and self.journey.triggered_by(trigger):
+            follows = chained.get(trigger)
+            if follows is None:
+                follows = chained[trigger] = bool(self.journey.triggered_by(trigger))
+            if follows:
                 row = session.get(JourneyRow, step.journey_id)
                 assert row is not None
                 scheduler.fire(session, self.journey, row, trigger, now, now)
