@@ -24,8 +24,11 @@ def record_type(fields: tuple[str, ...]) -> type[tuple[Any, ...]]:
 
 
 def records(result: Any) -> list[Any]:
-    """Every row of a SQLAlchemy result, as named tuples with the result's column names as fields."""
-    return as_records(tuple(result.keys()), result)
+    """Every row of a SQLAlchemy result, as named tuples with the result's column names as fields.
+
+    The rows are fetched at once (`fetchall`): iterating a result fetches one row per driver call, which
+    psycopg answers in Python."""
+    return as_records(tuple(result.keys()), result.all())
 
 
 def as_records(fields: tuple[str, ...], rows: Iterable[Any]) -> list[Any]:
