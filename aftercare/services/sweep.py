@@ -14,6 +14,7 @@ once). A crash before 3 leaves rows `reserved`, which are simply sent by the nex
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -444,7 +445,7 @@ class Sweeper:
                            table.c.status == "reserved")
                     .values(status="sending", status_at=now, sent_at=now, attempts=table.c.attempts + 1)
                     .returning(table.c.id)
-                ).scalars()
+                ).scalars().all()  # fetched at once, not one driver call per row
             )
         mine = [p for p in sendable if p.ledger_id in moved]
         for p in mine:
@@ -629,7 +630,7 @@ class Sweeper:
             self.fault(phase)
 
 
-# Column types for the Postgres array inserts below (the ledger and the decision log).
+# Column types for the Postgres set-based inserts below (the ledger and the decision log).
 _LEDGER_COLUMNS = {
     "idempotency_key": "text", "step_id": "bigint", "journey_id": "bigint", "customer_id": "bigint",
     "order_id": "bigint", "step": "text", "purpose": "text", "channel": "text", "template": "text", "locale": "text",
@@ -655,43 +656,45 @@ class _Stopwatch:
         self.last = now
 
 
-def _unnest(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """`unnest(...)`'s arguments, one array per column (typed, since arrays are bound), and their values."""
-    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in columns.items())
-    return arrays, {n: [r[n] for r in rows] for n in columns}
+def _recordset(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """Postgres: the rows as one bound JSON text (an array of arrays, values in the order of `columns`), and a
+    `SELECT` of them typed per column (`v.<name>`), for the set-based statements below.
+
+    One text is one parameter: psycopg adapts an array element by element in Python (a timestamp several
+    microseconds each), while `json.dumps` writes the whole batch in C. Times go as ISO text with their offset,
+    which timestamptz reads back exactly (a naive time is read in the session's zone, as a bound one was)."""
+    values = _row_values(rows, columns, datetime.isoformat)
+    typed = ", ".join(f'CAST(e->>{i} AS {t}) AS "{n}"' for i, (n, t) in enumerate(columns.items()))
+    return f"(SELECT {typed} FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e)", {"rows": json.dumps(values)}
 
 
 def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
                     suffix: str = "") -> None:
-    """Postgres: insert many rows in one statement, `INSERT ... SELECT * FROM unnest(one array per column)`.
+    """Postgres: insert many rows in one statement, `INSERT ... SELECT` over the rows bound as one JSON text.
 
     psycopg's executemany runs one INSERT per row (pipelined); one set-based INSERT lets the server do the
     work once per batch, and the SQL text is the same for every batch size, so it is parsed and planned once.
     """
-    arrays, params = _unnest(rows, columns)
+    source, params = _recordset(rows, columns)
     cols = ", ".join(f'"{n}"' for n in columns)
     session.connection().execute(
-        text(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) {suffix}"), params)
+        text(f"INSERT INTO {table} ({cols}) SELECT * FROM {source} AS v {suffix}"), params)
 
 
 def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
                     also: str = "", guard: str = "") -> int:
-    """Postgres: update many rows by id in one statement over `unnest` of one array per column; returns how
+    """Postgres: update many rows by id in one statement over the rows bound as one JSON text; returns how
     many rows matched.
 
     The same rows and values as an executemany of `UPDATE ... WHERE id = :_id [AND guard]`, without a round
     trip and a parse per row. Columns whose name starts with `_` are only read by `guard` (e.g.
     `t.claimed_by = v._claimed_by`), never set.
     """
-    typed = {"_id": "bigint", **columns}
-    arrays, params = _unnest(rows, typed)
-    names = [n for n in typed if n != "_id"]
-    sets = ", ".join([*(f"{n} = v.{n}" for n in names if not n.startswith("_")), *([also] if also else [])])
-    where = "t.id = v.id" + (f" AND {guard}" if guard else "")
+    source, params = _recordset(rows, {"_id": "bigint", **columns})
+    sets = ", ".join([*(f"{n} = v.{n}" for n in columns if not n.startswith("_")), *([also] if also else [])])
+    where = "t.id = v._id" + (f" AND {guard}" if guard else "")
     result = session.connection().execute(
-        text(f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) WHERE {where}"),
-        params,
-    )
+        text(f"UPDATE {table} AS t SET {sets} FROM {source} AS v WHERE {where}"), params)
     return int(result.rowcount)
 
 
@@ -728,6 +731,12 @@ def _lite_time(value: datetime | None) -> str | None:
 
 def _lite_many(conn: Any, sql: str, rows: list[dict[str, Any]], columns: dict[str, str]) -> int:
     """SQLite: one executemany of `sql` over `rows`, values taken in the order of `columns`; rows matched."""
+    return int(conn.exec_driver_sql(sql, _row_values(rows, columns, _lite_time)).rowcount)
+
+
+def _row_values(rows: list[dict[str, Any]], columns: dict[str, str],
+                time_text: Callable[[datetime], str | None]) -> list[tuple[Any, ...]]:
+    """Each row's values in the order of `columns`, its times (`timestamptz`) written by `time_text`."""
     names = list(columns)
     times = [i for i, n in enumerate(names) if columns[n] == "timestamptz"]
     cache: dict[datetime, str | None] = {}  # most times of a batch are its `now`
@@ -739,10 +748,10 @@ def _lite_many(conn: Any, sql: str, rows: list[dict[str, Any]], columns: dict[st
             if v is not None:
                 text_value = cache.get(v)
                 if text_value is None:
-                    text_value = cache[v] = _lite_time(v)
+                    text_value = cache[v] = time_text(v)
                 row[i] = text_value
         values.append(tuple(row))
-    return int(conn.exec_driver_sql(sql, values).rowcount)
+    return values
 
 
 def _due_ids(now: datetime, own_worker: str | None = None) -> Any:
