@@ -363,15 +363,10 @@ class Sweeper:
             return []
         purposes = {name: self.journey.step(name).purpose.value for name in {p.step.step for p in planned}}
         digests = [_digest(p.payload) for p in planned]
-        rows = [
-            {
-                "idempotency_key": p.key, "step_id": p.step.id, "journey_id": p.step.journey_id,
-                "customer_id": p.step.customer_id, "order_id": p.step.order_id, "step": p.step.step,
-                "purpose": purposes[p.step.step], "channel": p.channel.value,
-                "template": p.template, "locale": p.locale, "status": p.status.value, "reason": p.reason,
-                "segments": p.segments, "attempts": 0, "created_at": now, "status_at": now,
-                "body_digest": digest,
-            }
+        rows = [  # in the order of _LEDGER_COLUMNS
+            (p.key, p.step.id, p.step.journey_id, p.step.customer_id, p.step.order_id, p.step.step,
+             purposes[p.step.step], p.channel.value, p.template, p.locale, p.status.value, p.reason, p.segments, 0,
+             now, now, digest)
             for p, digest in zip(planned, digests, strict=True)
         ]
         table = Message.__table__
@@ -483,7 +478,7 @@ class Sweeper:
 
     def _record(self, steps: Sequence[Row[Any]], decisions: dict[int, Decision], planned: list[_Planned],
                 results: dict[int, SendResult], now: datetime, report: SweepReport) -> None:
-        updates: list[dict[str, Any]] = []
+        updates: list[tuple[Any, ...]] = []
         retry_steps: set[int] = set()
         busy_steps: set[int] = set()
         sent_steps: set[int] = set()
@@ -502,43 +497,40 @@ class Sweeper:
             if p.ledger_id not in results:
                 continue
             result = results[p.ledger_id]
-            values: dict[str, Any] = {"_id": p.ledger_id, "status_at": now, "error_code": result.error_code,
-                                      "provider_message_id": result.provider_id, "reason": None,
-                                      "provider": self.email.name if p.channel is Channel.EMAIL else self.sms.name}
+            reason: str | None = None
             if result.outcome is Outcome.SENT:
-                values["status"] = MessageStatus.SENT.value
+                status = MessageStatus.SENT.value
                 report.sent[(name, p.channel.value)] += 1
                 sent_steps.add(p.step.id)
             elif result.outcome is Outcome.RETRY:
-                values["status"] = MessageStatus.RESERVED.value  # never reached the provider: safe to resend
-                values["reason"] = "transient_error"
+                status = MessageStatus.RESERVED.value  # never reached the provider: safe to resend
+                reason = "transient_error"
                 retry_steps.add(p.step.id)
                 report.retried[name] += 1
             elif result.outcome is Outcome.UNKNOWN:
-                values["status"] = MessageStatus.UNKNOWN.value
-                values["reason"] = "outcome_unknown"
+                status = MessageStatus.UNKNOWN.value
+                reason = "outcome_unknown"
                 report.unknown[name] += 1
             elif result.outcome is Outcome.OPTED_OUT:
-                values["status"] = MessageStatus.FAILED.value
-                values["reason"] = Reason.RECIPIENT_OPTED_OUT.value
+                status = MessageStatus.FAILED.value
+                reason = Reason.RECIPIENT_OPTED_OUT.value
                 opted_out.append(p.step.customer_id)
-                report.failed[(name, values["reason"])] += 1
+                report.failed[(name, reason)] += 1
             elif result.outcome is Outcome.INVALID_RECIPIENT:
-                values["status"] = MessageStatus.SKIPPED.value
-                values["reason"] = (Reason.INVALID_PHONE if p.channel is Channel.SMS else Reason.INVALID_EMAIL).value
+                status = MessageStatus.SKIPPED.value
+                reason = (Reason.INVALID_PHONE if p.channel is Channel.SMS else Reason.INVALID_EMAIL).value
                 invalid.append((p.step.customer_id, p.channel))
-                report.skipped[(name, values["reason"])] += 1
+                report.skipped[(name, reason)] += 1
             else:
-                values["status"] = MessageStatus.FAILED.value
-                values["reason"] = Reason.PROVIDER_REJECTED.value
-                report.failed[(name, values["reason"])] += 1
-            updates.append(values)
+                status = MessageStatus.FAILED.value
+                reason = Reason.PROVIDER_REJECTED.value
+                report.failed[(name, reason)] += 1
+            updates.append((status, now, result.error_code, result.provider_id, reason,  # _RECORD_COLUMNS
+                            self.email.name if p.channel is Channel.EMAIL else self.sms.name, p.ledger_id))
 
         with self.session_factory() as session, session.begin():
             if updates and self._is_pg:
-                _pg_update_many(session, "messages", updates, {
-                    "status": "text", "status_at": "timestamptz", "error_code": "text",
-                    "provider_message_id": "text", "reason": "text", "provider": "text"})
+                _pg_update_many(session, "messages", updates, _RECORD_COLUMNS)
             elif updates:
                 _lite_many(session.connection(), _LITE_LEDGER_RECORD, updates, _RECORD_COLUMNS)
             self._settle_steps(session, steps, decisions, retry_steps, busy_steps, now, report)
@@ -547,8 +539,8 @@ class Sweeper:
 
     def _settle_steps(self, session: Session, steps: Sequence[Row[Any]], decisions: dict[int, Decision],
                       retry_steps: set[int], busy_steps: set[int], now: datetime, report: SweepReport) -> None:
-        step_updates: list[dict[str, Any]] = []
-        log_rows: list[dict[str, Any]] = []
+        step_updates: list[tuple[Any, ...]] = []  # in the order of _SETTLE_COLUMNS
+        log_rows: list[tuple[Any, ...]] = []  # in the order of _DECISION_COLUMNS
         for step in steps:
             decision = decisions[step.id]
             status, due, outcome, reason, until = StepStatus.DONE.value, step.due_at, "send", None, None
@@ -576,19 +568,15 @@ class Sweeper:
             elif isinstance(decision, Wait):
                 status, outcome, reason = StepStatus.WAITING.value, "wait", str(decision.reason)
                 report.waiting[(step.step, reason)] += 1
-            step_updates.append({"_id": step.id, "_claimed_by": step.claimed_by, "status": status, "due_at": due,
-                                 "last_outcome": outcome, "last_reason": reason, "updated_at": now})
-            log_rows.append({"step_id": step.id, "journey_id": step.journey_id, "step": step.step, "decided_at": now,
-                             "due_at": step.due_at, "outcome": outcome, "reason": reason, "until": until,
-                             "channels": channels})
+            step_updates.append((status, due, outcome, reason, now, step.id, step.claimed_by))
+            log_rows.append((step.id, step.journey_id, step.step, now, step.due_at, outcome, reason, until, channels))
         # Only steps this sweep still holds are settled: if its lease ran out and another sweep claimed a step,
         # that sweep settles it (what this one sent is in the ledger either way, so nothing is sent twice).
         settled = len(step_updates)
         if step_updates and self._is_pg:
-            settled = _pg_update_many(session, "scheduled_steps", step_updates, {
-                "_claimed_by": "text", "status": "text", "due_at": "timestamptz", "last_outcome": "text",
-                "last_reason": "text", "updated_at": "timestamptz"}, also="claimed_by = NULL, claimed_until = NULL",
-                guard="t.claimed_by = v._claimed_by")
+            settled = _pg_update_many(session, "scheduled_steps", step_updates, _SETTLE_COLUMNS,
+                                      also="claimed_by = NULL, claimed_until = NULL",
+                                      guard="t.claimed_by = v._claimed_by")
         elif step_updates:
             settled = _lite_many(session.connection(), _LITE_SETTLE, step_updates, _SETTLE_COLUMNS)
         if settled != len(step_updates):
@@ -656,8 +644,8 @@ class _Stopwatch:
         self.last = now
 
 
-def _recordset(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """Postgres: the rows as one bound JSON text (an array of arrays, values in the order of `columns`), and a
+def _recordset(rows: list[tuple[Any, ...]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """Postgres: the rows (values in the order of `columns`) as one bound JSON text, an array of arrays, and a
     `SELECT` of them typed per column (`v.<name>`), for the set-based statements below.
 
     One text is one parameter: psycopg adapts an array element by element in Python (a timestamp several
@@ -668,7 +656,7 @@ def _recordset(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str
     return f"(SELECT {typed} FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e)", {"rows": json.dumps(values)}
 
 
-def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
+def _pg_insert_many(session: Session, table: str, rows: list[tuple[Any, ...]], columns: dict[str, str],
                     suffix: str = "") -> None:
     """Postgres: insert many rows in one statement, `INSERT ... SELECT` over the rows bound as one JSON text.
 
@@ -681,16 +669,16 @@ def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], co
         text(f"INSERT INTO {table} ({cols}) SELECT * FROM {source} AS v {suffix}"), params)
 
 
-def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
+def _pg_update_many(session: Session, table: str, rows: list[tuple[Any, ...]], columns: dict[str, str],
                     also: str = "", guard: str = "") -> int:
-    """Postgres: update many rows by id in one statement over the rows bound as one JSON text; returns how
-    many rows matched.
+    """Postgres: update many rows by id (the column `_id`) in one statement over the rows bound as one JSON
+    text; returns how many rows matched.
 
     The same rows and values as an executemany of `UPDATE ... WHERE id = :_id [AND guard]`, without a round
     trip and a parse per row. Columns whose name starts with `_` are only read by `guard` (e.g.
     `t.claimed_by = v._claimed_by`), never set.
     """
-    source, params = _recordset(rows, {"_id": "bigint", **columns})
+    source, params = _recordset(rows, columns)
     sets = ", ".join([*(f"{n} = v.{n}" for n in columns if not n.startswith("_")), *([also] if also else [])])
     where = "t.id = v._id" + (f" AND {guard}" if guard else "")
     result = session.connection().execute(
@@ -701,7 +689,8 @@ def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], co
 # SQLite: the batch's executemany statements as plain SQL on the driver, with the values in column order and
 # the times already in SQLAlchemy's SQLite storage format (naive UTC, microseconds; what UTCDateTime stores).
 # The same rows as the Core statements, without SQLAlchemy's per-row parameter processing: that was about a
-# tenth of a batch's time on SQLite.
+# tenth of a batch's time on SQLite. The sweep builds its rows as tuples in the order of these columns (and
+# Postgres reads them in the same order); `_id` is the row to update, read by the WHERE clause only.
 _RECORD_COLUMNS = {"status": "text", "status_at": "timestamptz", "error_code": "text", "provider_message_id": "text",
                    "reason": "text", "provider": "text", "_id": "bigint"}
 _SETTLE_COLUMNS = {"status": "text", "due_at": "timestamptz", "last_outcome": "text", "last_reason": "text",
@@ -729,20 +718,19 @@ def _lite_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _lite_many(conn: Any, sql: str, rows: list[dict[str, Any]], columns: dict[str, str]) -> int:
+def _lite_many(conn: Any, sql: str, rows: list[tuple[Any, ...]], columns: dict[str, str]) -> int:
     """SQLite: one executemany of `sql` over `rows`, values taken in the order of `columns`; rows matched."""
     return int(conn.exec_driver_sql(sql, _row_values(rows, columns, _lite_time)).rowcount)
 
 
-def _row_values(rows: list[dict[str, Any]], columns: dict[str, str],
+def _row_values(rows: list[tuple[Any, ...]], columns: dict[str, str],
                 time_text: Callable[[datetime], str | None]) -> list[tuple[Any, ...]]:
-    """Each row's values in the order of `columns`, its times (`timestamptz`) written by `time_text`."""
-    names = list(columns)
-    times = [i for i, n in enumerate(names) if columns[n] == "timestamptz"]
+    """The rows (values in the order of `columns`) with their times (`timestamptz`) written by `time_text`."""
+    times = [i for i, t in enumerate(columns.values()) if t == "timestamptz"]
     cache: dict[datetime, str | None] = {}  # most times of a batch are its `now`
     values: list[tuple[Any, ...]] = []
     for r in rows:
-        row = [r[n] for n in names]
+        row = list(r)
         for i in times:
             v = row[i]
             if v is not None:
