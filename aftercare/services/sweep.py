@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, exists, literal_column, or_, select, text, update
+from sqlalchemy import Row, String, bindparam, exists, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.clock import Clock
@@ -31,6 +31,7 @@ from aftercare.db.binds import member_of
 from aftercare.db.models import Customer, Message, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
 from aftercare.db.records import records
+from aftercare.db.types import UTCDateTime
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
@@ -119,6 +120,7 @@ class Sweeper:
     fault: Callable[[str], None] | None = None
     _is_pg: bool = field(init=False, default=False)
     _dialect: str = field(init=False, default="sqlite")
+    _claims: dict[tuple[int, bool, bool], Any] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         bind = self.session_factory.kw.get("bind")
@@ -206,13 +208,39 @@ class Sweeper:
         """The claim: `UPDATE ... WHERE id IN (due ids [FOR UPDATE SKIP LOCKED] LIMIT n) RETURNING <STEP_COLUMNS>`.
 
         The inner select reads the partial index `ix_scheduled_steps_due` (pending rows only, by due_at), so
-        its cost grows with the due rows, not with all pending ones. Exposed for EXPLAIN in the tests.
+        its cost grows with the due rows, not with all pending ones. Exposed for EXPLAIN in the tests (the
+        sweep runs the same statement, `_claim_template`, with these values as its parameters).
 
         A step is not claimed while another of its customer's steps is held under a live lease by another
         batch (of this sweep or any other): a customer's state is decided by one batch at a time, so the
         frequency cap and the points / win-back merge hold across concurrent sweeps, not only within a batch.
         (One index probe per candidate, on `ix_scheduled_steps_customer_step`.)
         """
+        return self._build_claim(now, worker, now + self.lease, journey_id, limit, reclaim_own)
+
+    def _claim_params(self, now: datetime, worker: str, journey_id: int | None) -> dict[str, Any]:
+        # Names no column has: a parameter named like a column of the UPDATE would be set on every claimed row.
+        params = {"claim_now": now, "claim_worker": worker, "claim_until": now + self.lease}
+        if journey_id is not None:
+            params["claim_journey"] = journey_id
+        return params
+
+    def _claim_template(self, limit: int, by_journey: bool, reclaim_own: bool) -> Any:
+        """`claim_statement` with its times, worker and journey as named parameters (`_claim_params`), built once
+        per shape: building it costs more than a millisecond, a few microseconds per claimed step."""
+        key = (limit, by_journey, reclaim_own)
+        cached = self._claims.get(key)
+        if cached is None:
+            journey = bindparam("claim_journey", type_=ScheduledStep.__table__.c.journey_id.type) if by_journey \
+                else None
+            cached = self._claims[key] = self._build_claim(
+                bindparam("claim_now", type_=UTCDateTime()), bindparam("claim_worker", type_=String()),
+                bindparam("claim_until", type_=UTCDateTime()), journey, limit, reclaim_own)
+        return cached
+
+    def _build_claim(self, now: Any, worker: Any, until: Any, journey_id: Any, limit: int, reclaim_own: bool) -> Any:
+        """The claim statement; `now`, `worker`, `until` (the lease's end) and `journey_id` are values or bound
+        parameters."""
         steps = ScheduledStep.__table__
         held = steps.alias("held")
         in_flight = [held.c.customer_id == steps.c.customer_id,
@@ -229,7 +257,7 @@ class Sweeper:
         return (
             update(steps)
             .where(steps.c.id.in_(due.scalar_subquery()))
-            .values(claimed_by=worker, claimed_until=now + self.lease, attempts=steps.c.attempts + 1)
+            .values(claimed_by=worker, claimed_until=until, attempts=steps.c.attempts + 1)
             .returning(*(steps.c[n] for n in STEP_COLUMNS))
         )
 
@@ -241,8 +269,9 @@ class Sweeper:
             # claim): two concurrent claims would otherwise both see a customer as free and split their
             # steps between two batches. SQLite's single writer serialises claims already.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
-        stmt = self.claim_statement(now, worker, limit, journey_id, reclaim_own)
-        return sorted(records(conn.execute(stmt)), key=lambda r: (r.due_at, r.id))
+        stmt = self._claim_template(limit, journey_id is not None, reclaim_own)
+        rows = records(conn.execute(stmt, self._claim_params(now, worker, journey_id)))
+        return sorted(rows, key=lambda r: (r.due_at, r.id))
 
     def _load(self, session: Session, steps: Sequence[Row[Any]], now: datetime) -> BatchState:
         """The batch's state, and once per batch each fact the batch's steps declared (`needs=`).
@@ -742,8 +771,9 @@ def _row_values(rows: list[tuple[Any, ...]], columns: dict[str, str],
     return values
 
 
-def _due_ids(now: datetime, own_worker: str | None = None) -> Any:
-    """Ids of due, unclaimed steps (or steps `own_worker` still holds): shared by the claim and `has_due`."""
+def _due_ids(now: Any, own_worker: Any = None) -> Any:
+    """Ids of due, unclaimed steps (or steps `own_worker` still holds): shared by the claim and `has_due`.
+    `now` and `own_worker` are values or bound parameters."""
     steps = ScheduledStep.__table__
     free = [steps.c.claimed_until.is_(None), steps.c.claimed_until < now]
     if own_worker is not None:
