@@ -34,7 +34,13 @@ from aftercare.db.records import records
 from aftercare.db.types import UTCDateTime
 from aftercare.domain.state import CustomerState, ItemState, OrderState
 from aftercare.domain.vocabulary import Channel, MessageStatus, Purpose
+from aftercare.frozen import builder
 from aftercare.journeys.facts import Fact, FactQuery, SentInBatch
+
+# The per-step state objects, filled in one step rather than by their frozen __init__ (aftercare/frozen.py): the
+# same instances, a fifth of the cost.
+_new_customer_state = builder(CustomerState)
+_new_order_state = builder(OrderState)
 
 _CHANNELS = {c.value: c for c in Channel}  # a dict lookup, not an Enum call per consent row
 _PURPOSES = {p.value: p for p in Purpose}
@@ -83,31 +89,31 @@ class BatchState:
         order, region, subdivision, placed_at = known
         last = self.last_order_at.get(customer_id)
         defaults = self.fact_defaults
-        return CustomerState(
-            customer_id=c.id,
-            locale=c.locale,
-            timezone=c.timezone,
-            order=order,
-            email_valid=bool(c.email_valid),
-            phone_valid=bool(c.phone_valid),
-            has_phone=bool(c.phone),
-            consents=frozenset(self.consents.get(customer_id, ())),
-            email_unsubscribed=c.email_unsubscribed_at is not None,
-            email_bounced=c.email_bounced_at is not None,
-            sms_stopped=c.sms_stopped_at is not None,
-            loyalty_tier=c.loyalty_tier,
-            points_balance=c.points_balance,
-            points_expiring=c.points_expiring,
-            points_expire_at=c.points_expire_at,
-            recent_marketing_sends=tuple(self.recent_marketing.get(customer_id, ())),
-            reviews=self.reviews.get(customer_id, {}),
-            newer_order_exists=last is not None and last > placed_at,
-            facts={name: values.get(customer_id, defaults.get(name)) for name, values in self.facts.items()}
+        return _new_customer_state({
+            "customer_id": c.id,
+            "locale": c.locale,
+            "timezone": c.timezone,
+            "order": order,
+            "email_valid": bool(c.email_valid),
+            "phone_valid": bool(c.phone_valid),
+            "has_phone": bool(c.phone),
+            "consents": frozenset(self.consents.get(customer_id, ())),
+            "email_unsubscribed": c.email_unsubscribed_at is not None,
+            "email_bounced": c.email_bounced_at is not None,
+            "sms_stopped": c.sms_stopped_at is not None,
+            "loyalty_tier": c.loyalty_tier,
+            "points_balance": c.points_balance,
+            "points_expiring": c.points_expiring,
+            "points_expire_at": c.points_expire_at,
+            "recent_marketing_sends": tuple(self.recent_marketing.get(customer_id, ())),
+            "reviews": self.reviews.get(customer_id, {}),
+            "newer_order_exists": last is not None and last > placed_at,
+            "facts": {name: values.get(customer_id, defaults.get(name)) for name, values in self.facts.items()}
             if self.facts else {},
-            open_recovery_since=self.open_recovery.get(customer_id),
-            region=region or c.region,
-            subdivision=subdivision,
-        )
+            "open_recovery_since": self.open_recovery.get(customer_id),
+            "region": region or c.region,
+            "subdivision": subdivision,
+        })
 
     def _order_state(self, order_id: int) -> tuple[OrderState, str | None, str | None, datetime]:
         """One order's `OrderState`, its address's country and province codes, and when it was placed."""
@@ -122,29 +128,29 @@ class BatchState:
             returned = set(product_ids)
         items = tuple(ItemState(i.product_id, i.title, i.category, i.quantity, i.product_id in returned)
                       for i in lines)
-        order = OrderState(
-            order_id=o.id,
-            placed_at=o.placed_at,
-            cancelled=o.status == "cancelled",
-            product_ids=product_ids,
-            returned_product_ids=frozenset(returned),
-            fulfilled_at=ship.shipped_at if ship else None,
-            promised_at=o.estimated_at or o.promised_at or (ship.promised_at if ship else None),
-            delivered_at=ship.delivered_at if ship else None,
-            carrier_exception=bool(ship and ship.exception_at),
-            csat_score=csat.score if csat else None,
-            csat_answered_at=csat.answered_at if csat else None,
-            recovery_open=bool(case and case.resolved_at is None),
-            recovery_opened_at=case.opened_at if case else None,
-            recovery_case_id=case.id if case else None,
-            recovery_resolved_at=case.resolved_at if case else None,
-            items=items,
-            original_promised_at=o.promised_at or (ship.promised_at if ship else None),
-            estimated_at=o.estimated_at,
-            promise_revised_at=o.promise_revised_at,
-            last_progress_at=(ship.last_event_at or ship.shipped_at) if ship else None,
-            shipment_status=ship.status if ship else None,
-        )
+        order = _new_order_state({
+            "order_id": o.id,
+            "placed_at": o.placed_at,
+            "cancelled": o.status == "cancelled",
+            "product_ids": product_ids,
+            "returned_product_ids": frozenset(returned),
+            "fulfilled_at": ship.shipped_at if ship else None,
+            "promised_at": o.estimated_at or o.promised_at or (ship.promised_at if ship else None),
+            "delivered_at": ship.delivered_at if ship else None,
+            "carrier_exception": bool(ship and ship.exception_at),
+            "csat_score": csat.score if csat else None,
+            "csat_answered_at": csat.answered_at if csat else None,
+            "recovery_open": bool(case and case.resolved_at is None),
+            "recovery_opened_at": case.opened_at if case else None,
+            "recovery_case_id": case.id if case else None,
+            "recovery_resolved_at": case.resolved_at if case else None,
+            "items": items,
+            "original_promised_at": o.promised_at or (ship.promised_at if ship else None),
+            "estimated_at": o.estimated_at,
+            "promise_revised_at": o.promise_revised_at,
+            "last_progress_at": (ship.last_event_at or ship.shipped_at) if ship else None,
+            "shipment_status": ship.status if ship else None,
+        })
         address = o.shipping_address
         return (order, address_part(address, "country_code"), address_part(address, "province_code"),
                 o.placed_at)

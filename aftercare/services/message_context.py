@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any
 from aftercare.domain.decisions import Send
 from aftercare.domain.jurisdictions import ad_prefix
 from aftercare.domain.points import PointsTable
+from aftercare.frozen import builder, can_build
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
@@ -133,38 +133,16 @@ def build_context(
     return new_context(fields)
 
 
-_CONTEXT_FIELDS = dataclasses.fields(MessageContext)
-_CONTEXT_TEMPLATE: dict[str, Any] = {f.name: f.default for f in _CONTEXT_FIELDS}  # every field, in order
-_CONTEXT_FACTORIES = tuple((f.name, f.default_factory) for f in _CONTEXT_FIELDS
-                           if f.default_factory is not dataclasses.MISSING)
-_CONTEXT_REQUIRED = frozenset(f.name for f in _CONTEXT_FIELDS
-                              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-# The shortcut holds for a plain frozen dataclass: fields in the instance's __dict__, nothing run after __init__.
-_FAST_CONTEXT = (dataclasses.is_dataclass(MessageContext) and not hasattr(MessageContext, "__slots__")
-                 and not hasattr(MessageContext, "__post_init__")
-                 and all(f.init and f._field_type is dataclasses._FIELD for f in _CONTEXT_FIELDS))  # type: ignore[attr-defined]
 _NO_ADVERTISING: dict[str, str] = {}
+_FAST_CONTEXT = can_build(MessageContext)
+_make_context = builder(MessageContext)
 
 
 def new_context(values: dict[str, Any]) -> MessageContext:
-    """`MessageContext(**values)`, the same instance, at a third of the cost.
-
-    The generated `__init__` of a frozen dataclass sets each of its sixty fields with `object.__setattr__`,
-    the largest single cost of `build_context`. Here the instance's `__dict__` is filled at once: every field
-    in declaration order (as `__init__` leaves it), the given values over the defaults, a fresh value from each
-    default factory. The same errors as the constructor for a missing or an unknown field."""
-    if not _FAST_CONTEXT:
-        return MessageContext(**values)
-    state = dict(_CONTEXT_TEMPLATE)
-    state.update(values)
-    if len(state) != len(_CONTEXT_TEMPLATE) or not _CONTEXT_REQUIRED <= values.keys():
-        return MessageContext(**values)  # raises the constructor's TypeError
-    for name, factory in _CONTEXT_FACTORIES:
-        if name not in values:
-            state[name] = factory()
-    context = object.__new__(MessageContext)
-    object.__setattr__(context, "__dict__", state)
-    return context
+    """`MessageContext(**values)`, the same instance, at a third of the cost (aftercare/frozen.py): the
+    generated `__init__` of this frozen dataclass sets its sixty fields one `object.__setattr__` at a time,
+    the largest single cost of `build_context`."""
+    return _make_context(values)
 
 
 def _advertising(marketing: bool, batch: BatchState, customer_id: int, order_id: int,

@@ -304,7 +304,7 @@ class Sweeper:
             if isinstance(decision, Send) and spec.is_marketing:
                 # Later steps of this batch see this send: the frequency cap holds within a batch too.
                 batch.recent_marketing[step.customer_id].append(now)
-            if isinstance(decision, Send):
+            if isinstance(decision, Send) and spec.needs:  # only facts the step needs watch its sends
                 batch.record_send(spec.needs, step.customer_id,
                                   SentInBatch(step.order_id, spec.name, step.occurrence or "", now))
             decisions[step.id] = decision
