@@ -74,13 +74,13 @@ def build_context(
     goodwill = case.goodwill_points if case is not None else rule.goodwill if rule else settings.goodwill_points
     data: dict[str, Any] = dict(decision.data)
     if spec.template_data is not None:
-        data.update(spec.template_data(MessageView(
-            step=step, customer_id=customer_id, order_id=order_id, now=now, links=links, settings=settings,
-            order_placed_at=o.placed_at, items=items, decision_data=decision.data, occurrence=occurrence,
-            item=item, payload=payload or {},
-            csat_score=batch.csat[order_id].score if order_id in batch.csat else None,
-            recovery_case_id=batch.recovery[order_id].id if order_id in batch.recovery else None,
-            goodwill_points=goodwill, currency=o.currency)))
+        data.update(spec.template_data(_new_message_view({
+            "step": step, "customer_id": customer_id, "order_id": order_id, "now": now, "links": links,
+            "settings": settings, "order_placed_at": o.placed_at, "items": items, "decision_data": decision.data,
+            "occurrence": occurrence, "item": item, "payload": payload or {},
+            "csat_score": batch.csat[order_id].score if order_id in batch.csat else None,
+            "recovery_case_id": batch.recovery[order_id].id if order_id in batch.recovery else None,
+            "goodwill_points": goodwill, "currency": o.currency})))
     known = {k: v for k, v in data.items() if k in CONTEXT_FIELDS}
     extra = {k: v for k, v in data.items() if k not in CONTEXT_FIELDS}
     fields: dict[str, Any] = dict(
@@ -136,6 +136,8 @@ def build_context(
 _NO_ADVERTISING: dict[str, str] = {}
 _FAST_CONTEXT = can_build(MessageContext)
 _make_context = builder(MessageContext)
+_new_message_view = builder(MessageView)  # what a step's template data sees, one per message
+_new_item_view = builder(ItemView)  # one per order line of each message
 
 
 def new_context(values: dict[str, Any]) -> MessageContext:
@@ -168,17 +170,17 @@ def _item(row: Any, product: Any, order_id: int, step: str, locale: str = "en") 
     own: dict[str, Any] = ((getattr(product, "localized", None) or {}).get(locale) or {}) if product is not None else {}
     video = own.get("video_url") or (product.video_url if product is not None else None)
     instructions = own.get("setup_instructions") or (product.setup_instructions if product is not None else None)
-    return ItemView(
-        product_id=row.product_id,
-        title=row.title,
-        category=row.category,
-        quantity=row.quantity,
-        unit_price=Decimal(row.unit_price),
-        setup_instructions=instructions,
-        video_url=checked_link(video, field="video_url", order_id=order_id, step=step),
-        url=checked_link(product.url if product is not None else None, field="product_url", order_id=order_id,
-                         step=step),
-    )
+    return _new_item_view({
+        "product_id": row.product_id,
+        "title": row.title,
+        "category": row.category,
+        "quantity": row.quantity,
+        "unit_price": Decimal(row.unit_price),
+        "setup_instructions": instructions,
+        "video_url": checked_link(video, field="video_url", order_id=order_id, step=step),
+        "url": checked_link(product.url if product is not None else None, field="product_url", order_id=order_id,
+                            step=step),
+    })
 
 
 def _address(raw: dict[str, Any] | None) -> AddressView | None:

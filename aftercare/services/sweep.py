@@ -35,6 +35,7 @@ from aftercare.db.types import UTCDateTime
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
+from aftercare.frozen import builder
 from aftercare.journeys import events
 from aftercare.journeys.facts import Fact, SentInBatch
 from aftercare.journeys.journey import Journey
@@ -66,6 +67,11 @@ _CLAIM_LOCK = 0x61667463  # "aftc": the advisory lock key claims take turns on (
 # lease end or last outcome, which it only writes.
 STEP_COLUMNS = ("id", "journey_id", "customer_id", "order_id", "step", "scope", "occurrence", "item", "payload",
                 "due_at", "first_due_at", "claimed_by", "attempts")
+
+# The provider payloads, one per message, filled in one step instead of by their frozen __init__
+# (aftercare/frozen.py).
+_new_email = builder(EmailMessage)
+_new_sms = builder(SmsMessage)
 
 _FINAL = {
     MessageStatus.SENT.value, MessageStatus.DELIVERED.value, MessageStatus.OPENED.value,
@@ -375,14 +381,15 @@ class Sweeper:
         marketing = self.journey.step(step.step).is_marketing
         p.template, p.locale = r.template, r.locale
         if p.channel is Channel.EMAIL:
-            p.payload = EmailMessage(
-                message_id="", to=to, subject=r.subject, html=r.html, text=r.text,
-                step=step.step, template=r.template, locale=r.locale, marketing=marketing,
-                unsubscribe_url=job.ctx.unsubscribe_url if marketing else None,
-            )
+            p.payload = _new_email({
+                "message_id": "", "to": to, "subject": r.subject, "html": r.html, "text": r.text,
+                "step": step.step, "template": r.template, "locale": r.locale, "marketing": marketing,
+                "unsubscribe_url": job.ctx.unsubscribe_url if marketing else None,
+            })
         else:
-            p.payload = SmsMessage(message_id="", to=to, body=r.body, step=step.step,
-                                   template=r.template, locale=r.locale, marketing=marketing, segments=r.segments)
+            p.payload = _new_sms({"message_id": "", "to": to, "body": r.body, "step": step.step,
+                                  "template": r.template, "locale": r.locale, "marketing": marketing,
+                                  "segments": r.segments})
             p.segments = r.segments
 
     def _reserve(self, planned: list[_Planned], decisions: dict[int, Decision], now: datetime,
