@@ -24,8 +24,16 @@ def can_build(cls: type) -> bool:
     `__dict__` and whose `__init__` does nothing but set them."""
     if not dataclasses.is_dataclass(cls) or "__slots__" in vars(cls) or hasattr(cls, "__post_init__"):
         return False
+    if not cls.__dataclass_params__.init or not _generated(cls.__init__):  # type: ignore[attr-defined]
+        return False  # an __init__ of its own may do more than set the fields
     every = getattr(cls, "__dataclass_fields__", {})
     return all(f.init and f._field_type is dataclasses._FIELD for f in every.values())  # type: ignore[attr-defined]
+
+
+def _generated(init: object) -> bool:
+    """Whether `init` is the `__init__` the dataclass decorator wrote (compiled from generated source)."""
+    code = getattr(init, "__code__", None)
+    return code is not None and code.co_filename == "<string>"
 
 
 def builder(cls: type[T]) -> Callable[[dict[str, Any]], T]:

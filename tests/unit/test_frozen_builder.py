@@ -61,3 +61,14 @@ def test_a_class_the_shortcut_cannot_serve_gets_its_constructor() -> None:
     with pytest.raises(ValueError):
         builder(Checked)({"n": -1})
     assert builder(Checked)({"n": 1}) == Checked(1)
+
+
+def test_a_dataclass_with_an_init_of_its_own_gets_its_constructor() -> None:
+    @dataclass(frozen=True)
+    class Counted:
+        n: int
+
+        def __init__(self, n: int) -> None:
+            object.__setattr__(self, "n", n * 2)
+
+    assert not can_build(Counted) and builder(Counted)({"n": 2}).n == 4
