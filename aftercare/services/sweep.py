@@ -399,19 +399,21 @@ class Sweeper:
             return []
         purposes = {name: self.journey.step(name).purpose.value for name in {p.step.step for p in planned}}
         digests = [_digest(p.payload) for p in planned]
+        stamp = self._stamp(now)
         rows = [  # in the order of _LEDGER_COLUMNS
             (p.key, p.step.id, p.step.journey_id, p.step.customer_id, p.step.order_id, p.step.step,
              purposes[p.step.step], p.channel.value, p.template, p.locale, p.status.value, p.reason, p.segments, 0,
-             now, now, digest)
+             stamp, stamp, digest)
             for p, digest in zip(planned, digests, strict=True)
         ]
         table = Message.__table__
         with self.session_factory() as session, session.begin():
             conn = session.connection()  # Core statements: the ORM's result layer adds only cost here
             if self._is_pg:
-                _pg_insert_many(session, "messages", rows, _LEDGER_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING")
+                _pg_insert_many(session, "messages", rows, _LEDGER_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING",
+                                texted=True)
             else:
-                _lite_many(conn, _LITE_LEDGER_INSERT, rows, _LEDGER_COLUMNS)
+                _lite_many(conn, _LITE_LEDGER_INSERT, rows, _LEDGER_COLUMNS, texted=True)
             existing = {
                 r.idempotency_key: r
                 for r in records(conn.execute(
@@ -514,7 +516,8 @@ class Sweeper:
 
     def _record(self, steps: Sequence[Row[Any]], decisions: dict[int, Decision], planned: list[_Planned],
                 results: dict[int, SendResult], now: datetime, report: SweepReport) -> None:
-        updates: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []  # times already in the dialect's text (`_stamp`)
+        stamp = self._stamp(now)
         retry_steps: set[int] = set()
         busy_steps: set[int] = set()
         sent_steps: set[int] = set()
@@ -561,14 +564,14 @@ class Sweeper:
                 status = MessageStatus.FAILED.value
                 reason = Reason.PROVIDER_REJECTED.value
                 report.failed[(name, reason)] += 1
-            updates.append((status, now, result.error_code, result.provider_id, reason,  # _RECORD_COLUMNS
+            updates.append((status, stamp, result.error_code, result.provider_id, reason,  # _RECORD_COLUMNS
                             self.email.name if p.channel is Channel.EMAIL else self.sms.name, p.ledger_id))
 
         with self.session_factory() as session, session.begin():
             if updates and self._is_pg:
-                _pg_update_many(session, "messages", updates, _RECORD_COLUMNS)
+                _pg_update_many(session, "messages", updates, _RECORD_COLUMNS, texted=True)
             elif updates:
-                _lite_many(session.connection(), _LITE_LEDGER_RECORD, updates, _RECORD_COLUMNS)
+                _lite_many(session.connection(), _LITE_LEDGER_RECORD, updates, _RECORD_COLUMNS, texted=True)
             self._settle_steps(session, steps, decisions, retry_steps, busy_steps, now, report)
             self._apply_provider_feedback(session, opted_out, invalid, now)
             self._chain(session, steps, sent_steps, now)
@@ -649,6 +652,11 @@ class Sweeper:
                 assert row is not None
                 scheduler.fire(session, self.journey, row, trigger, now, now)
 
+    def _stamp(self, now: datetime) -> str | None:
+        """`now` as the bulk writes bind a time (SQLite's storage text, or ISO text for Postgres): written once
+        for a batch's ledger rows instead of once per row."""
+        return now.isoformat() if self._is_pg else _lite_time(now)
+
     def _fault(self, phase: str) -> None:
         if self.fault is not None:
             self.fault(phase)
@@ -680,33 +688,34 @@ class _Stopwatch:
         self.last = now
 
 
-def _recordset(rows: list[tuple[Any, ...]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:
+def _recordset(rows: list[tuple[Any, ...]], columns: dict[str, str],
+               texted: bool = False) -> tuple[str, dict[str, Any]]:
     """Postgres: the rows (values in the order of `columns`) as one bound JSON text, an array of arrays, and a
     `SELECT` of them typed per column (`v.<name>`), for the set-based statements below.
 
     One text is one parameter: psycopg adapts an array element by element in Python (a timestamp several
     microseconds each), while `json.dumps` writes the whole batch in C. Times go as ISO text with their offset,
     which timestamptz reads back exactly (a naive time is read in the session's zone, as a bound one was)."""
-    values = _row_values(rows, columns, datetime.isoformat)
+    values = rows if texted else _row_values(rows, columns, datetime.isoformat)
     typed = ", ".join(f'CAST(e->>{i} AS {t}) AS "{n}"' for i, (n, t) in enumerate(columns.items()))
     return f"(SELECT {typed} FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e)", {"rows": json.dumps(values)}
 
 
 def _pg_insert_many(session: Session, table: str, rows: list[tuple[Any, ...]], columns: dict[str, str],
-                    suffix: str = "") -> None:
+                    suffix: str = "", texted: bool = False) -> None:
     """Postgres: insert many rows in one statement, `INSERT ... SELECT` over the rows bound as one JSON text.
 
     psycopg's executemany runs one INSERT per row (pipelined); one set-based INSERT lets the server do the
     work once per batch, and the SQL text is the same for every batch size, so it is parsed and planned once.
     """
-    source, params = _recordset(rows, columns)
+    source, params = _recordset(rows, columns, texted)
     cols = ", ".join(f'"{n}"' for n in columns)
     session.connection().execute(
         text(f"INSERT INTO {table} ({cols}) SELECT * FROM {source} AS v {suffix}"), params)
 
 
 def _pg_update_many(session: Session, table: str, rows: list[tuple[Any, ...]], columns: dict[str, str],
-                    also: str = "", guard: str = "") -> int:
+                    also: str = "", guard: str = "", texted: bool = False) -> int:
     """Postgres: update many rows by id (the column `_id`) in one statement over the rows bound as one JSON
     text; returns how many rows matched.
 
@@ -714,7 +723,7 @@ def _pg_update_many(session: Session, table: str, rows: list[tuple[Any, ...]], c
     trip and a parse per row. Columns whose name starts with `_` are only read by `guard` (e.g.
     `t.claimed_by = v._claimed_by`), never set.
     """
-    source, params = _recordset(rows, columns)
+    source, params = _recordset(rows, columns, texted)
     sets = ", ".join([*(f"{n} = v.{n}" for n in columns if not n.startswith("_")), *([also] if also else [])])
     where = "t.id = v._id" + (f" AND {guard}" if guard else "")
     result = session.connection().execute(
@@ -754,9 +763,10 @@ def _lite_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _lite_many(conn: Any, sql: str, rows: list[tuple[Any, ...]], columns: dict[str, str]) -> int:
-    """SQLite: one executemany of `sql` over `rows`, values taken in the order of `columns`; rows matched."""
-    return int(conn.exec_driver_sql(sql, _row_values(rows, columns, _lite_time)).rowcount)
+def _lite_many(conn: Any, sql: str, rows: list[tuple[Any, ...]], columns: dict[str, str], texted: bool = False) -> int:
+    """SQLite: one executemany of `sql` over `rows`, values in the order of `columns`; rows matched. `texted`:
+    the rows' times are already SQLite's text (`_lite_time`)."""
+    return int(conn.exec_driver_sql(sql, rows if texted else _row_values(rows, columns, _lite_time)).rowcount)
 
 
 def _row_values(rows: list[tuple[Any, ...]], columns: dict[str, str],
