@@ -21,6 +21,11 @@ from urllib.parse import quote
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,4096}\.[A-Za-z0-9_-]{1,64}")
 
 
+# json.dumps(payload, separators=(",", ":"), sort_keys=True), without a new encoder per call: a sweep signs a
+# link or more for most messages (order page, CSAT answers, unsubscribe and preferences).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
 class InvalidLink(ValueError):
     """The token was tampered with, is malformed, or has expired."""
 
@@ -41,8 +46,8 @@ class LinkSigner:
 
     def sign(self, payload: dict[str, Any], now: datetime) -> str:
         body = dict(payload, exp=int((now + self.ttl).timestamp()))
-        raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-        sig = hmac.new(self.secret, raw, hashlib.sha256).digest()
+        raw = _ENCODE(body).encode()
+        sig = hmac.digest(self.secret, raw, "sha256")  # the MAC of hmac.new(..., sha256), in one C call
         return f"{_b64(raw)}.{_b64(sig)}"
 
     def verify(self, token: str, now: datetime, *, kind: str | None = None) -> dict[str, Any]:

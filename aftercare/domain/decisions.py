@@ -23,6 +23,7 @@ from aftercare.domain.state import CustomerState, ItemState
 from aftercare.domain.view import StepView
 from aftercare.domain.vocabulary import Channel, Purpose, Reason, Scope
 from aftercare.domain.zones import is_zone
+from aftercare.frozen import builder
 
 if TYPE_CHECKING:
     from aftercare.journeys.step import Step
@@ -109,13 +110,17 @@ class DueStep:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
+_new_view = builder(StepView)  # one per due step: filled in one step, not by its frozen __init__ (aftercare/frozen.py)
+
+
 def view_of(step: DueStep, state: CustomerState, policy: Policy) -> StepView:
     """What the step's own functions see: the state, the facts, this occurrence and its item."""
     item: ItemState | None = None
     if step.item is not None:
         item = next((i for i in state.order.items if i.product_id == step.item), ItemState(step.item))
-    return StepView(state=state, policy=policy, first_due_at=step.first_due_at, due_at=step.due_at,
-                    expires=step.spec.expires, occurrence=step.occurrence, item=item, payload=step.payload)
+    return _new_view({"state": state, "policy": policy, "first_due_at": step.first_due_at, "due_at": step.due_at,
+                      "expires": step.spec.expires, "occurrence": step.occurrence, "item": item,
+                      "payload": step.payload})
 
 
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:

@@ -14,6 +14,7 @@ once). A crash before 3 leaves rows `reserved`, which are simply sent by the nex
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -22,18 +23,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, exists, literal_column, or_, select, text, update
+from sqlalchemy import Row, String, bindparam, exists, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.clock import Clock
 from aftercare.db.binds import member_of
 from aftercare.db.models import Customer, Message, ScheduledStep
 from aftercare.db.models import Journey as JourneyRow
+from aftercare.db.records import records
+from aftercare.db.types import UTCDateTime
 from aftercare.domain.consent import ConsentSource
 from aftercare.domain.decisions import Decision, Defer, DueStep, HoldOut, Policy, Send, Skip, Wait, decide
 from aftercare.domain.vocabulary import Channel, MessageStatus, Reason, Scope, StepStatus
+from aftercare.frozen import builder
 from aftercare.journeys import events
-from aftercare.journeys.facts import SentInBatch
+from aftercare.journeys.facts import Fact, SentInBatch
 from aftercare.journeys.journey import Journey
 from aftercare.links import LinkSigner
 from aftercare.providers.base import (
@@ -58,6 +62,16 @@ from aftercare.services.reports import SweepReport
 log = logging.getLogger(__name__)
 
 _CLAIM_LOCK = 0x61667463  # "aftc": the advisory lock key claims take turns on (Postgres)
+
+# The claimed steps' columns the sweep reads (named tuples, aftercare/db/records.py): not their status, trigger,
+# lease end or last outcome, which it only writes.
+STEP_COLUMNS = ("id", "journey_id", "customer_id", "order_id", "step", "scope", "occurrence", "item", "payload",
+                "due_at", "first_due_at", "claimed_by", "attempts")
+
+# The provider payloads, one per message, filled in one step instead of by their frozen __init__
+# (aftercare/frozen.py).
+_new_email = builder(EmailMessage)
+_new_sms = builder(SmsMessage)
 
 _FINAL = {
     MessageStatus.SENT.value, MessageStatus.DELIVERED.value, MessageStatus.OPENED.value,
@@ -112,6 +126,7 @@ class Sweeper:
     fault: Callable[[str], None] | None = None
     _is_pg: bool = field(init=False, default=False)
     _dialect: str = field(init=False, default="sqlite")
+    _claims: dict[tuple[int, bool, bool], Any] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         bind = self.session_factory.kw.get("bind")
@@ -202,16 +217,42 @@ class Sweeper:
     # Phases -------------------------------------------------------------------------------------------
     def claim_statement(self, now: datetime, worker: str, limit: int, journey_id: int | None = None,
                         reclaim_own: bool = False) -> Any:
-        """The claim: `UPDATE ... WHERE id IN (due ids [FOR UPDATE SKIP LOCKED] LIMIT n) RETURNING *`.
+        """The claim: `UPDATE ... WHERE id IN (due ids [FOR UPDATE SKIP LOCKED] LIMIT n) RETURNING <STEP_COLUMNS>`.
 
         The inner select reads the partial index `ix_scheduled_steps_due` (pending rows only, by due_at), so
-        its cost grows with the due rows, not with all pending ones. Exposed for EXPLAIN in the tests.
+        its cost grows with the due rows, not with all pending ones. Exposed for EXPLAIN in the tests (the
+        sweep runs the same statement, `_claim_template`, with these values as its parameters).
 
         A step is not claimed while another of its customer's steps is held under a live lease by another
         batch (of this sweep or any other): a customer's state is decided by one batch at a time, so the
         frequency cap and the points / win-back merge hold across concurrent sweeps, not only within a batch.
         (One index probe per candidate, on `ix_scheduled_steps_customer_step`.)
         """
+        return self._build_claim(now, worker, now + self.lease, journey_id, limit, reclaim_own)
+
+    def _claim_params(self, now: datetime, worker: str, journey_id: int | None) -> dict[str, Any]:
+        # Names no column has: a parameter named like a column of the UPDATE would be set on every claimed row.
+        params = {"claim_now": now, "claim_worker": worker, "claim_until": now + self.lease}
+        if journey_id is not None:
+            params["claim_journey"] = journey_id
+        return params
+
+    def _claim_template(self, limit: int, by_journey: bool, reclaim_own: bool) -> Any:
+        """`claim_statement` with its times, worker and journey as named parameters (`_claim_params`), built once
+        per shape: building it costs more than a millisecond, a few microseconds per claimed step."""
+        key = (limit, by_journey, reclaim_own)
+        cached = self._claims.get(key)
+        if cached is None:
+            journey = bindparam("claim_journey", type_=ScheduledStep.__table__.c.journey_id.type) if by_journey \
+                else None
+            cached = self._claims[key] = self._build_claim(
+                bindparam("claim_now", type_=UTCDateTime()), bindparam("claim_worker", type_=String()),
+                bindparam("claim_until", type_=UTCDateTime()), journey, limit, reclaim_own)
+        return cached
+
+    def _build_claim(self, now: Any, worker: Any, until: Any, journey_id: Any, limit: int, reclaim_own: bool) -> Any:
+        """The claim statement; `now`, `worker`, `until` (the lease's end) and `journey_id` are values or bound
+        parameters."""
         steps = ScheduledStep.__table__
         held = steps.alias("held")
         in_flight = [held.c.customer_id == steps.c.customer_id,
@@ -228,8 +269,8 @@ class Sweeper:
         return (
             update(steps)
             .where(steps.c.id.in_(due.scalar_subquery()))
-            .values(claimed_by=worker, claimed_until=now + self.lease, attempts=steps.c.attempts + 1)
-            .returning(*steps.c)
+            .values(claimed_by=worker, claimed_until=until, attempts=steps.c.attempts + 1)
+            .returning(*(steps.c[n] for n in STEP_COLUMNS))
         )
 
     def _claim(self, session: Session, now: datetime, worker: str, limit: int, journey_id: int | None,
@@ -240,14 +281,24 @@ class Sweeper:
             # claim): two concurrent claims would otherwise both see a customer as free and split their
             # steps between two batches. SQLite's single writer serialises claims already.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
-        stmt = self.claim_statement(now, worker, limit, journey_id, reclaim_own)
-        return sorted(conn.execute(stmt).all(), key=lambda r: (r.due_at, r.id))
+        stmt = self._claim_template(limit, journey_id is not None, reclaim_own)
+        rows = records(conn.execute(stmt, self._claim_params(now, worker, journey_id)))
+        return sorted(rows, key=lambda r: (r.due_at, r.id))
 
     def _load(self, session: Session, steps: Sequence[Row[Any]], now: datetime) -> BatchState:
-        """The batch's state, and once per batch each fact the journey's steps declared (`needs=`)."""
+        """The batch's state, and once per batch each fact the batch's steps declared (`needs=`).
+
+        Only the facts of the steps in this batch are loaded (a step reads only the facts it declared): a batch
+        of order confirmations runs none of the loyalty, review or replenishment loaders."""
         return load_batch_state(session, customer_ids=[s.customer_id for s in steps],
                                 order_ids=[s.order_id for s in steps], cap_since=now - self.policy.frequency_cap,
-                                facts=self.journey.facts, now=now, journey=self.journey)
+                                facts=self._facts_for({s.step for s in steps}), now=now, journey=self.journey)
+
+    def _facts_for(self, names: set[str]) -> tuple[Fact, ...]:
+        """Of the journey's facts (`Journey.facts`: the first declaration of each name wins), those the named
+        steps need."""
+        needed = {f.name for spec in self.journey.steps if spec.name in names for f in spec.needs}
+        return tuple(f for f in self.journey.facts if f.name in needed) if needed else ()
 
     def _decide_all(self, steps: Sequence[Row[Any]], batch: BatchState, now: datetime) -> dict[int, Decision]:
         decisions: dict[int, Decision] = {}
@@ -265,7 +316,7 @@ class Sweeper:
             if isinstance(decision, Send) and spec.is_marketing:
                 # Later steps of this batch see this send: the frequency cap holds within a batch too.
                 batch.recent_marketing[step.customer_id].append(now)
-            if isinstance(decision, Send):
+            if isinstance(decision, Send) and spec.needs:  # only facts the step needs watch its sends
                 batch.record_send(spec.needs, step.customer_id,
                                   SentInBatch(step.order_id, spec.name, step.occurrence or "", now))
             decisions[step.id] = decision
@@ -336,14 +387,15 @@ class Sweeper:
         marketing = self.journey.step(step.step).is_marketing
         p.template, p.locale = r.template, r.locale
         if p.channel is Channel.EMAIL:
-            p.payload = EmailMessage(
-                message_id="", to=to, subject=r.subject, html=r.html, text=r.text,
-                step=step.step, template=r.template, locale=r.locale, marketing=marketing,
-                unsubscribe_url=job.ctx.unsubscribe_url if marketing else None,
-            )
+            p.payload = _new_email({
+                "message_id": "", "to": to, "subject": r.subject, "html": r.html, "text": r.text,
+                "step": step.step, "template": r.template, "locale": r.locale, "marketing": marketing,
+                "unsubscribe_url": job.ctx.unsubscribe_url if marketing else None,
+            })
         else:
-            p.payload = SmsMessage(message_id="", to=to, body=r.body, step=step.step,
-                                   template=r.template, locale=r.locale, marketing=marketing, segments=r.segments)
+            p.payload = _new_sms({"message_id": "", "to": to, "body": r.body, "step": step.step,
+                                  "template": r.template, "locale": r.locale, "marketing": marketing,
+                                  "segments": r.segments})
             p.segments = r.segments
 
     def _reserve(self, planned: list[_Planned], decisions: dict[int, Decision], now: datetime,
@@ -351,38 +403,36 @@ class Sweeper:
         """Commit a ledger row per planned message; return the ones this sweep may now try to send."""
         if not planned:
             return []
-        rows = [
-            {
-                "idempotency_key": p.key, "step_id": p.step.id, "journey_id": p.step.journey_id,
-                "customer_id": p.step.customer_id, "order_id": p.step.order_id, "step": p.step.step,
-                "purpose": self.journey.step(p.step.step).purpose.value, "channel": p.channel.value,
-                "template": p.template, "locale": p.locale, "status": p.status.value, "reason": p.reason,
-                "segments": p.segments, "attempts": 0, "created_at": now, "status_at": now,
-                "body_digest": _digest(p.payload),
-            }
-            for p in planned
+        purposes = {name: self.journey.step(name).purpose.value for name in {p.step.step for p in planned}}
+        digests = [_digest(p.payload) for p in planned]
+        stamp = self._stamp(now)
+        rows = [  # in the order of _LEDGER_COLUMNS
+            (p.key, p.step.id, p.step.journey_id, p.step.customer_id, p.step.order_id, p.step.step,
+             purposes[p.step.step], p.channel.value, p.template, p.locale, p.status.value, p.reason, p.segments, 0,
+             stamp, stamp, digest)
+            for p, digest in zip(planned, digests, strict=True)
         ]
         table = Message.__table__
         with self.session_factory() as session, session.begin():
             conn = session.connection()  # Core statements: the ORM's result layer adds only cost here
             if self._is_pg:
-                _pg_insert_many(session, "messages", rows, _LEDGER_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING")
+                _pg_insert_many(session, "messages", rows, _LEDGER_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING",
+                                texted=True)
             else:
-                _lite_many(conn, _LITE_LEDGER_INSERT, rows, _LEDGER_COLUMNS)
+                _lite_many(conn, _LITE_LEDGER_INSERT, rows, _LEDGER_COLUMNS, texted=True)
             existing = {
                 r.idempotency_key: r
-                for r in conn.execute(
-                    select(table.c.id, table.c.idempotency_key, table.c.status, table.c.status_at,
-                           table.c.body_digest)
+                for r in records(conn.execute(
+                    select(table.c.id, table.c.idempotency_key, table.c.status, table.c.body_digest)
                     .where(member_of(table.c.idempotency_key, [p.key for p in planned], self._dialect))
-                )
+                ))
             }
             sendable: list[_Planned] = []
             upgrade_ids: list[int] = []
             crashed_ids: list[int] = []
             redigest: list[dict[str, Any]] = []
             unreserve: list[dict[str, Any]] = []
-            for p in planned:
+            for p, digest in zip(planned, digests, strict=True):
                 row = existing[p.key]
                 p.ledger_id = row.id
                 if p.status is not MessageStatus.RESERVED:
@@ -392,8 +442,8 @@ class Sweeper:
                     continue
                 if row.status == MessageStatus.RESERVED.value:
                     sendable.append(p)
-                    if row.body_digest != _digest(p.payload):  # re-rendered (a retry or a resend)
-                        redigest.append({"_id": row.id, "digest": _digest(p.payload)})
+                    if row.body_digest != digest:  # re-rendered (a retry or a resend)
+                        redigest.append({"_id": row.id, "digest": digest})
                 elif row.status == MessageStatus.SKIPPED.value:
                     # A step re-decided (forced rerun) after an earlier skip: a skip was never a send.
                     upgrade_ids.append(row.id)
@@ -434,7 +484,7 @@ class Sweeper:
                            table.c.status == "reserved")
                     .values(status="sending", status_at=now, sent_at=now, attempts=table.c.attempts + 1)
                     .returning(table.c.id)
-                ).scalars()
+                ).scalars().all()  # fetched at once, not one driver call per row
             )
         mine = [p for p in sendable if p.ledger_id in moved]
         for p in mine:
@@ -472,7 +522,8 @@ class Sweeper:
 
     def _record(self, steps: Sequence[Row[Any]], decisions: dict[int, Decision], planned: list[_Planned],
                 results: dict[int, SendResult], now: datetime, report: SweepReport) -> None:
-        updates: list[dict[str, Any]] = []
+        updates: list[tuple[Any, ...]] = []  # times already in the dialect's text (`_stamp`)
+        stamp = self._stamp(now)
         retry_steps: set[int] = set()
         busy_steps: set[int] = set()
         sent_steps: set[int] = set()
@@ -491,53 +542,50 @@ class Sweeper:
             if p.ledger_id not in results:
                 continue
             result = results[p.ledger_id]
-            values: dict[str, Any] = {"_id": p.ledger_id, "status_at": now, "error_code": result.error_code,
-                                      "provider_message_id": result.provider_id, "reason": None,
-                                      "provider": self.email.name if p.channel is Channel.EMAIL else self.sms.name}
+            reason: str | None = None
             if result.outcome is Outcome.SENT:
-                values["status"] = MessageStatus.SENT.value
+                status = MessageStatus.SENT.value
                 report.sent[(name, p.channel.value)] += 1
                 sent_steps.add(p.step.id)
             elif result.outcome is Outcome.RETRY:
-                values["status"] = MessageStatus.RESERVED.value  # never reached the provider: safe to resend
-                values["reason"] = "transient_error"
+                status = MessageStatus.RESERVED.value  # never reached the provider: safe to resend
+                reason = "transient_error"
                 retry_steps.add(p.step.id)
                 report.retried[name] += 1
             elif result.outcome is Outcome.UNKNOWN:
-                values["status"] = MessageStatus.UNKNOWN.value
-                values["reason"] = "outcome_unknown"
+                status = MessageStatus.UNKNOWN.value
+                reason = "outcome_unknown"
                 report.unknown[name] += 1
             elif result.outcome is Outcome.OPTED_OUT:
-                values["status"] = MessageStatus.FAILED.value
-                values["reason"] = Reason.RECIPIENT_OPTED_OUT.value
+                status = MessageStatus.FAILED.value
+                reason = Reason.RECIPIENT_OPTED_OUT.value
                 opted_out.append(p.step.customer_id)
-                report.failed[(name, values["reason"])] += 1
+                report.failed[(name, reason)] += 1
             elif result.outcome is Outcome.INVALID_RECIPIENT:
-                values["status"] = MessageStatus.SKIPPED.value
-                values["reason"] = (Reason.INVALID_PHONE if p.channel is Channel.SMS else Reason.INVALID_EMAIL).value
+                status = MessageStatus.SKIPPED.value
+                reason = (Reason.INVALID_PHONE if p.channel is Channel.SMS else Reason.INVALID_EMAIL).value
                 invalid.append((p.step.customer_id, p.channel))
-                report.skipped[(name, values["reason"])] += 1
+                report.skipped[(name, reason)] += 1
             else:
-                values["status"] = MessageStatus.FAILED.value
-                values["reason"] = Reason.PROVIDER_REJECTED.value
-                report.failed[(name, values["reason"])] += 1
-            updates.append(values)
+                status = MessageStatus.FAILED.value
+                reason = Reason.PROVIDER_REJECTED.value
+                report.failed[(name, reason)] += 1
+            updates.append((status, stamp, result.error_code, result.provider_id, reason,  # _RECORD_COLUMNS
+                            self.email.name if p.channel is Channel.EMAIL else self.sms.name, p.ledger_id))
 
         with self.session_factory() as session, session.begin():
             if updates and self._is_pg:
-                _pg_update_many(session, "messages", updates, {
-                    "status": "text", "status_at": "timestamptz", "error_code": "text",
-                    "provider_message_id": "text", "reason": "text", "provider": "text"})
+                _pg_update_many(session, "messages", updates, _RECORD_COLUMNS, texted=True)
             elif updates:
-                _lite_many(session.connection(), _LITE_LEDGER_RECORD, updates, _RECORD_COLUMNS)
+                _lite_many(session.connection(), _LITE_LEDGER_RECORD, updates, _RECORD_COLUMNS, texted=True)
             self._settle_steps(session, steps, decisions, retry_steps, busy_steps, now, report)
             self._apply_provider_feedback(session, opted_out, invalid, now)
             self._chain(session, steps, sent_steps, now)
 
     def _settle_steps(self, session: Session, steps: Sequence[Row[Any]], decisions: dict[int, Decision],
                       retry_steps: set[int], busy_steps: set[int], now: datetime, report: SweepReport) -> None:
-        step_updates: list[dict[str, Any]] = []
-        log_rows: list[dict[str, Any]] = []
+        step_updates: list[tuple[Any, ...]] = []  # in the order of _SETTLE_COLUMNS
+        log_rows: list[tuple[Any, ...]] = []  # in the order of _DECISION_COLUMNS
         for step in steps:
             decision = decisions[step.id]
             status, due, outcome, reason, until = StepStatus.DONE.value, step.due_at, "send", None, None
@@ -565,19 +613,15 @@ class Sweeper:
             elif isinstance(decision, Wait):
                 status, outcome, reason = StepStatus.WAITING.value, "wait", str(decision.reason)
                 report.waiting[(step.step, reason)] += 1
-            step_updates.append({"_id": step.id, "_claimed_by": step.claimed_by, "status": status, "due_at": due,
-                                 "last_outcome": outcome, "last_reason": reason, "updated_at": now})
-            log_rows.append({"step_id": step.id, "journey_id": step.journey_id, "step": step.step, "decided_at": now,
-                             "due_at": step.due_at, "outcome": outcome, "reason": reason, "until": until,
-                             "channels": channels})
+            step_updates.append((status, due, outcome, reason, now, step.id, step.claimed_by))
+            log_rows.append((step.id, step.journey_id, step.step, now, step.due_at, outcome, reason, until, channels))
         # Only steps this sweep still holds are settled: if its lease ran out and another sweep claimed a step,
         # that sweep settles it (what this one sent is in the ledger either way, so nothing is sent twice).
         settled = len(step_updates)
         if step_updates and self._is_pg:
-            settled = _pg_update_many(session, "scheduled_steps", step_updates, {
-                "_claimed_by": "text", "status": "text", "due_at": "timestamptz", "last_outcome": "text",
-                "last_reason": "text", "updated_at": "timestamptz"}, also="claimed_by = NULL, claimed_until = NULL",
-                guard="t.claimed_by = v._claimed_by")
+            settled = _pg_update_many(session, "scheduled_steps", step_updates, _SETTLE_COLUMNS,
+                                      also="claimed_by = NULL, claimed_until = NULL",
+                                      guard="t.claimed_by = v._claimed_by")
         elif step_updates:
             settled = _lite_many(session.connection(), _LITE_SETTLE, step_updates, _SETTLE_COLUMNS)
         if settled != len(step_updates):
@@ -601,19 +645,30 @@ class Sweeper:
 
     def _chain(self, session: Session, steps: Sequence[Row[Any]], sent_steps: set[int], now: datetime) -> None:
         """Fire `<step>_sent` for steps that other steps follow (the win-back sequence)."""
+        chained: dict[str, bool] = {}  # `<step>_sent` -> whether any step follows it (asked once per step name)
         for step in steps:
+            if step.id not in sent_steps:
+                continue
             trigger = events.sent(step.step)
-            if step.id in sent_steps and self.journey.triggered_by(trigger):
+            follows = chained.get(trigger)
+            if follows is None:
+                follows = chained[trigger] = bool(self.journey.triggered_by(trigger))
+            if follows:
                 row = session.get(JourneyRow, step.journey_id)
                 assert row is not None
                 scheduler.fire(session, self.journey, row, trigger, now, now)
+
+    def _stamp(self, now: datetime) -> str | None:
+        """`now` as the bulk writes bind a time (SQLite's storage text, or ISO text for Postgres): written once
+        for a batch's ledger rows instead of once per row."""
+        return now.isoformat() if self._is_pg else _lite_time(now)
 
     def _fault(self, phase: str) -> None:
         if self.fault is not None:
             self.fault(phase)
 
 
-# Column types for the Postgres array inserts below (the ledger and the decision log).
+# Column types for the Postgres set-based inserts below (the ledger and the decision log).
 _LEDGER_COLUMNS = {
     "idempotency_key": "text", "step_id": "bigint", "journey_id": "bigint", "customer_id": "bigint",
     "order_id": "bigint", "step": "text", "purpose": "text", "channel": "text", "template": "text", "locale": "text",
@@ -639,50 +694,54 @@ class _Stopwatch:
         self.last = now
 
 
-def _unnest(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """`unnest(...)`'s arguments, one array per column (typed, since arrays are bound), and their values."""
-    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in columns.items())
-    return arrays, {n: [r[n] for r in rows] for n in columns}
+def _recordset(rows: list[tuple[Any, ...]], columns: dict[str, str],
+               texted: bool = False) -> tuple[str, dict[str, Any]]:
+    """Postgres: the rows (values in the order of `columns`) as one bound JSON text, an array of arrays, and a
+    `SELECT` of them typed per column (`v.<name>`), for the set-based statements below.
+
+    One text is one parameter: psycopg adapts an array element by element in Python (a timestamp several
+    microseconds each), while `json.dumps` writes the whole batch in C. Times go as ISO text with their offset,
+    which timestamptz reads back exactly (a naive time is read in the session's zone, as a bound one was)."""
+    values = rows if texted else _row_values(rows, columns, datetime.isoformat)
+    typed = ", ".join(f'CAST(e->>{i} AS {t}) AS "{n}"' for i, (n, t) in enumerate(columns.items()))
+    return f"(SELECT {typed} FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e)", {"rows": json.dumps(values)}
 
 
-def _pg_insert_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
-                    suffix: str = "") -> None:
-    """Postgres: insert many rows in one statement, `INSERT ... SELECT * FROM unnest(one array per column)`.
+def _pg_insert_many(session: Session, table: str, rows: list[tuple[Any, ...]], columns: dict[str, str],
+                    suffix: str = "", texted: bool = False) -> None:
+    """Postgres: insert many rows in one statement, `INSERT ... SELECT` over the rows bound as one JSON text.
 
     psycopg's executemany runs one INSERT per row (pipelined); one set-based INSERT lets the server do the
     work once per batch, and the SQL text is the same for every batch size, so it is parsed and planned once.
     """
-    arrays, params = _unnest(rows, columns)
+    source, params = _recordset(rows, columns, texted)
     cols = ", ".join(f'"{n}"' for n in columns)
     session.connection().execute(
-        text(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) {suffix}"), params)
+        text(f"INSERT INTO {table} ({cols}) SELECT * FROM {source} AS v {suffix}"), params)
 
 
-def _pg_update_many(session: Session, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
-                    also: str = "", guard: str = "") -> int:
-    """Postgres: update many rows by id in one statement over `unnest` of one array per column; returns how
-    many rows matched.
+def _pg_update_many(session: Session, table: str, rows: list[tuple[Any, ...]], columns: dict[str, str],
+                    also: str = "", guard: str = "", texted: bool = False) -> int:
+    """Postgres: update many rows by id (the column `_id`) in one statement over the rows bound as one JSON
+    text; returns how many rows matched.
 
     The same rows and values as an executemany of `UPDATE ... WHERE id = :_id [AND guard]`, without a round
     trip and a parse per row. Columns whose name starts with `_` are only read by `guard` (e.g.
     `t.claimed_by = v._claimed_by`), never set.
     """
-    typed = {"_id": "bigint", **columns}
-    arrays, params = _unnest(rows, typed)
-    names = [n for n in typed if n != "_id"]
-    sets = ", ".join([*(f"{n} = v.{n}" for n in names if not n.startswith("_")), *([also] if also else [])])
-    where = "t.id = v.id" + (f" AND {guard}" if guard else "")
+    source, params = _recordset(rows, columns, texted)
+    sets = ", ".join([*(f"{n} = v.{n}" for n in columns if not n.startswith("_")), *([also] if also else [])])
+    where = "t.id = v._id" + (f" AND {guard}" if guard else "")
     result = session.connection().execute(
-        text(f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) WHERE {where}"),
-        params,
-    )
+        text(f"UPDATE {table} AS t SET {sets} FROM {source} AS v WHERE {where}"), params)
     return int(result.rowcount)
 
 
 # SQLite: the batch's executemany statements as plain SQL on the driver, with the values in column order and
 # the times already in SQLAlchemy's SQLite storage format (naive UTC, microseconds; what UTCDateTime stores).
 # The same rows as the Core statements, without SQLAlchemy's per-row parameter processing: that was about a
-# tenth of a batch's time on SQLite.
+# tenth of a batch's time on SQLite. The sweep builds its rows as tuples in the order of these columns (and
+# Postgres reads them in the same order); `_id` is the row to update, read by the WHERE clause only.
 _RECORD_COLUMNS = {"status": "text", "status_at": "timestamptz", "error_code": "text", "provider_message_id": "text",
                    "reason": "text", "provider": "text", "_id": "bigint"}
 _SETTLE_COLUMNS = {"status": "text", "due_at": "timestamptz", "last_outcome": "text", "last_reason": "text",
@@ -710,27 +769,34 @@ def _lite_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _lite_many(conn: Any, sql: str, rows: list[dict[str, Any]], columns: dict[str, str]) -> int:
-    """SQLite: one executemany of `sql` over `rows`, values taken in the order of `columns`; rows matched."""
-    names = list(columns)
-    times = [i for i, n in enumerate(names) if columns[n] == "timestamptz"]
+def _lite_many(conn: Any, sql: str, rows: list[tuple[Any, ...]], columns: dict[str, str], texted: bool = False) -> int:
+    """SQLite: one executemany of `sql` over `rows`, values in the order of `columns`; rows matched. `texted`:
+    the rows' times are already SQLite's text (`_lite_time`)."""
+    return int(conn.exec_driver_sql(sql, rows if texted else _row_values(rows, columns, _lite_time)).rowcount)
+
+
+def _row_values(rows: list[tuple[Any, ...]], columns: dict[str, str],
+                time_text: Callable[[datetime], str | None]) -> list[tuple[Any, ...]]:
+    """The rows (values in the order of `columns`) with their times (`timestamptz`) written by `time_text`."""
+    times = [i for i, t in enumerate(columns.values()) if t == "timestamptz"]
     cache: dict[datetime, str | None] = {}  # most times of a batch are its `now`
     values: list[tuple[Any, ...]] = []
     for r in rows:
-        row = [r[n] for n in names]
+        row = list(r)
         for i in times:
             v = row[i]
             if v is not None:
                 text_value = cache.get(v)
                 if text_value is None:
-                    text_value = cache[v] = _lite_time(v)
+                    text_value = cache[v] = time_text(v)
                 row[i] = text_value
         values.append(tuple(row))
-    return int(conn.exec_driver_sql(sql, values).rowcount)
+    return values
 
 
-def _due_ids(now: datetime, own_worker: str | None = None) -> Any:
-    """Ids of due, unclaimed steps (or steps `own_worker` still holds): shared by the claim and `has_due`."""
+def _due_ids(now: Any, own_worker: Any = None) -> Any:
+    """Ids of due, unclaimed steps (or steps `own_worker` still holds): shared by the claim and `has_due`.
+    `now` and `own_worker` are values or bound parameters."""
     steps = ScheduledStep.__table__
     free = [steps.c.claimed_until.is_(None), steps.c.claimed_until < now]
     if own_worker is not None:
