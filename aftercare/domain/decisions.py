@@ -120,7 +120,7 @@ def view_of(step: DueStep, state: CustomerState, policy: Policy) -> StepView:
         item = next((i for i in state.order.items if i.product_id == step.item), ItemState(step.item))
     return _new_view({"state": state, "policy": policy, "first_due_at": step.first_due_at, "due_at": step.due_at,
                       "expires": step.spec.expires, "occurrence": step.occurrence, "item": item,
-                      "payload": step.payload})
+                      "payload": step.payload, "fact_names": step.spec.fact_names})
 
 
 def decide(step: DueStep, state: CustomerState, now: datetime, policy: Policy) -> Decision:

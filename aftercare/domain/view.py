@@ -50,6 +50,10 @@ class StepView:
     occurrence: str = ""
     item: ItemState | None = None  # per-item steps: the item this occurrence is about
     payload: Mapping[str, Any] = field(default_factory=dict)  # the triggering store event's data
+    # The facts this step declared (`needs=`); None: every fact in the state (a table test's view). The batch
+    # loads only what its steps declared, so a step reading another step's fact would work in some batches
+    # and fail in others: it is given its own, always.
+    fact_names: frozenset[str] | None = None
 
     @property
     def order(self) -> OrderState:
@@ -57,7 +61,9 @@ class StepView:
 
     @property
     def facts(self) -> Facts:
-        return Facts(self.state.facts)
+        if self.fact_names is None:
+            return Facts(self.state.facts)
+        return Facts({name: value for name, value in self.state.facts.items() if name in self.fact_names})
 
     @property
     def customer_id(self) -> int:

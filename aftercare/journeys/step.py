@@ -112,6 +112,11 @@ class Step:
     purpose_text: str = ""
 
     @property
+    def fact_names(self) -> frozenset[str]:
+        """The names of the facts this step declared: the only ones its functions see."""
+        return frozenset(f.name for f in self.needs)
+
+    @property
     def is_marketing(self) -> bool:
         return self.purpose is Purpose.MARKETING
 

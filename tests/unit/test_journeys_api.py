@@ -9,7 +9,19 @@ import pytest
 from aftercare.domain.decisions import DueStep, Send, Skip, Wait, decide
 from aftercare.domain.state import ItemState
 from aftercare.domain.vocabulary import Channel, Reason, Scope
-from aftercare.journeys import Event, Journey, default_steps, email, marketing, on, per_customer, per_item, sms, step
+from aftercare.journeys import (
+    Event,
+    Journey,
+    default_steps,
+    email,
+    fact,
+    marketing,
+    on,
+    per_customer,
+    per_item,
+    sms,
+    step,
+)
 from tests.builders import NOON_NY, POLICY, a_state, an_order
 
 ITEMS = (ItemState("sku-a", "A", "serum"), ItemState("sku-b", "B", "device"))
@@ -60,7 +72,8 @@ def test_open_reasons_are_recorded_like_built_in_ones_and_must_fit_the_log():
 
 
 def test_a_step_condition_sees_its_item_and_its_facts():
-    s = step("restock", marketing, channels=(email,), scope=per_item, on="delivered",
+    reordered = fact("reordered", lambda query: {}, default=frozenset())
+    s = step("restock", marketing, channels=(email,), scope=per_item, on="delivered", needs=(reordered,),
              unless=lambda v, now: "shop.reordered" if v.item.product_id in v.facts.reordered else None)
     state = a_state(order=an_order(items=ITEMS), facts={"reordered": {"sku-a"}})
     assert decide(DueStep(s, NOON_NY, NOON_NY, "sku-a", "sku-a"), state, NOON_NY, POLICY) == Skip("shop.reordered")
@@ -87,3 +100,13 @@ def test_a_journey_refuses_two_steps_of_one_name_and_default_steps_an_unknown_ex
     with pytest.raises(KeyError):
         default_steps(except_=("no_such_step",))
     assert "points_expiry_7" not in Journey("less", default_steps(except_=("points_expiry_7",))).names
+
+
+def test_a_step_sees_only_the_facts_it_declared_whatever_else_its_batch_loaded():
+    """A batch loads the facts its steps declared; a step that read another step's fact would work in a batch
+    that has that step and fail in one that has not. So it never sees one it did not declare."""
+    s = step("nosy", marketing, channels=(email,), on="delivered",
+             unless=lambda v, now: "shop.reordered" if v.facts.reordered else None)
+    state = a_state(facts={"reordered": {"sku-a"}})  # loaded for another step of the same batch
+    with pytest.raises(AttributeError, match="declare it in the step's needs="):
+        decide(DueStep(s, NOON_NY, NOON_NY), state, NOON_NY, POLICY)
