@@ -41,6 +41,20 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_probe_ms() -> float:
+    """Milliseconds one core takes for a fixed pure-Python loop (best of three): how fast this machine's cores
+    are right now. On a shared host the same code's figures move with it (seen here: 30-40% within an hour),
+    so runs compare through it, or by the ratios measured within one run."""
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        x = 0
+        for i in range(2_000_000):
+            x += i * i % 7
+        best = min(best, time.perf_counter() - t)
+    return best * 1000
+
+
 def _server_cpu_s() -> float | None:
     """CPU seconds used so far by every local `postgres` process (server and backends), from /proc; None
     where there is no /proc. On a machine whose cores the database shares with the sweep, this is the part
@@ -249,11 +263,12 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
     def fresh_services() -> Any:
         return _services(args, url, home, engine)
 
+    probe = cpu_probe_ms()
     print(f"aftercare sweep benchmark: {dialect}, pending={args.pending:,} due={args.due:,} "
           f"latency={args.latency_ms:g} ms batch={args.batch_size} concurrency={args.concurrency} "
           f"render_processes={args.render_processes} "
           f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
-          f"(seeded in {seed_info['seed_seconds']} s)")
+          f"cpu_probe={probe:.0f} ms (seeded in {seed_info['seed_seconds']} s)")
     print("provider model: email = 1 request per <=1000 messages; SMS = 1 request per message, overlapped in a "
           f"thread pool behind a token bucket at {args.send_rate:g}/s; each request sleeps the latency")
 
@@ -448,6 +463,7 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
                        workers_cpu_us_per_step={str(n): round(r["cpu_us_per_step"], 1) for n, r in runs.items()},
                        workers_scale=round(scale, 2))
     engine.dispose()
+    results.update(cpu_probe_ms=round(probe, 1), cpu_probe_ms_after=round(cpu_probe_ms(), 1))
     results.update(db=dialect, pending=args.pending, due=args.due, latency_ms=args.latency_ms,
                    batch_size=args.batch_size, concurrency=args.concurrency, render_processes=args.render_processes)
     print(json.dumps(results))
