@@ -60,11 +60,12 @@ def sweep_until_empty(worker_id: str, *, batch_size: int | None = None, max_batc
             break
         report = in_flight.popleft().result()
         total.merge(report)
-        if report.claimed == 0 or (report.claimed < size and width == 1):
+        if (report.claimed == 0 and not in_flight) or (report.claimed < size and width == 1):
             done = True  # nothing else is due (or what is due is held by other sweeps)
         elif report.claimed < size:
-            # Short, with other batches in flight: what is left may belong to customers those batches hold
-            # (a customer is in one batch at a time). Let them finish, then claim again.
+            # Short or empty, with other batches in flight: what is left may belong to customers those batches
+            # hold (a customer is in one batch at a time). Let them finish, then claim again; an empty claim
+            # with nothing else in flight ends the run.
             draining = True
         if draining and not in_flight:
             draining = False
