@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,18 +56,29 @@ def cpu_probe_ms() -> float:
     return best * 1000
 
 
-def _children_cpu_s() -> float:
-    """CPU seconds used so far by this process's child processes (the temporary Prefect server), from /proc."""
-    me, total = os.getpid(), 0
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+def _processes() -> Iterator[tuple[str, int, float]]:
+    """(name, parent pid, CPU seconds) of every process in /proc. The CPU counts utime, stime and the times of
+    its exited children (cutime, cstime; fields 14-17 of stat): a Postgres backend that has exited is counted
+    in the postmaster's, so a worker's closed connections are not lost. Nothing where there is no /proc."""
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
-                rest = f.read().rsplit(")", 1)[1].split()
+                stat = f.read()
         except OSError:
             continue
-        if int(rest[1]) == me:  # its parent
-            total += sum(int(v) for v in rest[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
+        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        yield name, int(rest[1]), sum(int(v) for v in rest[11:15]) / tick
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds used so far by this process's child processes (the temporary Prefect server)."""
+    me = os.getpid()
+    return sum(cpu for _, parent, cpu in _processes() if parent == me)
 
 
 def _settle(limit_s: float = 90.0) -> float:
@@ -85,28 +97,11 @@ def _settle(limit_s: float = 90.0) -> float:
 
 
 def _server_cpu_s() -> float | None:
-    """CPU seconds used so far by every local `postgres` process (server and backends), from /proc; None
-    where there is no /proc. On a machine whose cores the database shares with the sweep, this is the part
-    of the cores the sweep cannot have (what limits two workers on two cores)."""
-    total, found = 0, False
-    tick = os.sysconf("SC_CLK_TCK")
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return None
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        if name.startswith("postgres"):
-            found = True
-            # utime, stime, and cutime, cstime: a backend that has exited is counted in the postmaster's
-            # children's times (fields 14-17 of stat), so a worker's closed connections are not lost
-            total += sum(int(v) for v in rest[11:15])
-    return total / tick if found else None
+    """CPU seconds used so far by every local `postgres` process (server and backends); None where there is
+    none. On a machine whose cores the database shares with the sweep, this is the part of the cores the sweep
+    cannot have (what limits two workers on two cores)."""
+    times = [cpu for name, _, cpu in _processes() if name.startswith("postgres")]
+    return sum(times) if times else None
 
 
 def _admin_url(url: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from aftercare.domain.decisions import Send
 from aftercare.domain.jurisdictions import ad_prefix
 from aftercare.domain.points import PointsTable
-from aftercare.frozen import builder, can_build
+from aftercare.frozen import builder
 from aftercare.journeys.message import MessageView
 from aftercare.journeys.step import Step
 from aftercare.links import LinkSigner
@@ -123,7 +123,7 @@ def build_context(
         preferences_url=links.preferences(customer_id, now) if marketing else None,
         order_url=None,
         payload=dict(payload or {}),
-        **(_advertising(marketing, batch, customer_id, order_id, settings) if marketing else _NO_ADVERTISING),
+        **_advertising(marketing, batch, customer_id, order_id, settings),
         region=address_part(o.shipping_address, "country_code") or (c.region or "").upper(),
         extra=extra,
         return_policy=settings.return_policy.get(locale) or settings.return_policy.get("en"),
@@ -133,18 +133,12 @@ def build_context(
     return new_context(fields)
 
 
-_NO_ADVERTISING: dict[str, str] = {}
-_FAST_CONTEXT = can_build(MessageContext)
-_make_context = builder(MessageContext)
+# `MessageContext(**values)`, the same instance, at a third of the cost (aftercare/frozen.py): the generated
+# `__init__` of this frozen dataclass sets its sixty fields one `object.__setattr__` at a time, the largest
+# single cost of `build_context`.
+new_context = builder(MessageContext)
 _new_message_view = builder(MessageView)  # what a step's template data sees, one per message
 _new_item_view = builder(ItemView)  # one per order line of each message
-
-
-def new_context(values: dict[str, Any]) -> MessageContext:
-    """`MessageContext(**values)`, the same instance, at a third of the cost (aftercare/frozen.py): the
-    generated `__init__` of this frozen dataclass sets its sixty fields one `object.__setattr__` at a time,
-    the largest single cost of `build_context`."""
-    return _make_context(values)
 
 
 def _advertising(marketing: bool, batch: BatchState, customer_id: int, order_id: int,
