@@ -56,6 +56,20 @@ def cpu_probe_ms() -> float:
     return best * 1000
 
 
+def _host_cpu() -> tuple[float, float] | None:
+    """(busy, all) CPU seconds of the whole machine so far, from /proc/stat's first line (idle and iowait are
+    not busy); None where there is none. Over a run, busy / all x cores is how many cores were in use, by
+    anything: our sweep, its render children, the database, the temporary Prefect server."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 def _processes() -> Iterator[tuple[str, int, float]]:
     """(name, parent pid, CPU seconds) of every process in /proc. The CPU counts utime, stime and the times of
     its exited children (cutime, cstime; fields 14-17 of stat): a Postgres backend that has exited is counted
@@ -344,12 +358,14 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         rss_before = _rss_mb()
         cpu0 = time.process_time()
         server0 = _server_cpu_s() if dialect == "postgresql" else None
+        host0 = _host_cpu()
         statements[0] = 0
         with use_services(services):
             t0 = time.perf_counter()
             report = journey_sweep(batch_size=args.batch_size)
             ours_s = time.perf_counter() - t0
         ours_statements = statements[0]
+        host1 = _host_cpu()
         cpu_us = (time.process_time() - cpu0) / max(report["claimed"], 1) * 1e6
         pool = services.sweeper.render_pool
         in_children = pool.rendered_in_children if pool is not None else 0
@@ -381,6 +397,11 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             print(f"         CPU of the local Postgres processes {server_us:,.0f} us/step (/proc, the server and "
                   "its backends): on a machine's own cores the sweep's CPU and the database's share them")
             results["db_server_cpu_us_per_step"] = round(server_us, 1)
+        if host0 is not None and host1 is not None and host1[1] > host0[1]:
+            cores_busy = (host1[0] - host0[0]) / (host1[1] - host0[1]) * (os.cpu_count() or 1)
+            print(f"         the machine's cores were {cores_busy:.2f} of {os.cpu_count()} busy through our run "
+                  "(/proc/stat: everything on it, the sweep, render children, database and Prefect server)")
+            results["host_cores_busy"] = round(cores_busy, 2)
         if pool is not None:
             print(f"         render pool: {args.render_processes} process(es) rendered {in_children:,} of the messages "
                   "(the first batches render in this process while the children start)")
