@@ -359,6 +359,7 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         cpu0 = time.process_time()
         server0 = _server_cpu_s() if dialect == "postgresql" else None
         host0 = _host_cpu()
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         statements[0] = 0
         with use_services(services):
             t0 = time.perf_counter()
@@ -370,7 +371,10 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
         pool = services.sweeper.render_pool
         in_children = pool.rendered_in_children if pool is not None else 0
         if pool is not None:
-            pool.close()
+            pool.close()  # joins the children: their CPU is then in RUSAGE_CHILDREN
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        children_us = ((children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)) \
+            / max(report["claimed"], 1) * 1e6
         peak = _peak_mb()
         claimed = report["claimed"]
         ours_rate = claimed / ours_s
@@ -406,6 +410,10 @@ def _run(args: argparse.Namespace, url: str, home: str) -> int:
             print(f"         render pool: {args.render_processes} process(es) rendered {in_children:,} of the messages "
                   "(the first batches render in this process while the children start)")
             results["rendered_in_children"] = in_children
+            per_message = children_us * claimed / max(in_children, 1)
+            print(f"         CPU of the render children {children_us:,.0f} us/step ({per_message:,.0f} us per message "
+                  "they rendered, their start included)")
+            results["render_children_cpu_us_per_step"] = round(children_us, 1)
         print(f"         db statements/step {ours_statements / claimed:.3f} ({ours_statements:,} statements; "
               "SQLAlchemy before_cursor_execute, an executemany counts once)")
         print(f"         peak RSS {peak:,.0f} MB (getrusage ru_maxrss of this process, high-water mark over the floor "
