@@ -165,9 +165,10 @@ def reset_due(engine: Engine, due: int) -> None:
 def _vacuum(raw: Any, *tables: str) -> None:
     """`VACUUM (ANALYZE)` on Postgres (the whole database, or `tables`), as pgbench does before each run.
 
-    A bulk seed leaves every row without hint bits or a visibility map, and Postgres's autovacuum then works
-    through them (a million-row table takes it a while) during whichever design runs next; a reset leaves the
-    last design's deleted and updated rows for it too. Either way the next design would pay for the one before
+    A bulk seed leaves every row without hint bits or a visibility map, and autovacuum, where it is on, then
+    works through them (a million-row table takes it a while) during whichever design runs next; a reset leaves
+    the last design's deleted and updated rows, which with autovacuum off (as on our test host) nothing else
+    removes. Either way the next design would pay for the one before
     it, on the Postgres CPU the benchmark prints. Vacuumed first, every design starts from the same settled
     tables, as a database in service is."""
     raw.commit()

@@ -249,6 +249,10 @@ class Journey(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
 
 
+# Pending steps that were ever claimed (a lease, live or run out): what the claim's "customer is free" check reads.
+_HELD = "status = 'pending' AND claimed_until IS NOT NULL"
+
+
 class ScheduledStep(Base):
     """One journey step waiting for its due time. A sweep claims it with a lease (claimed_by/until)."""
 
@@ -263,8 +267,7 @@ class ScheduledStep(Base):
         # The claim skips a customer another batch holds: this finds the live leases (a few batches' worth)
         # without reading every pending row, which Postgres otherwise did once per claim (0010).
         Index("ix_scheduled_steps_held", "customer_id", "claimed_until",
-              postgresql_where=text("status = 'pending' AND claimed_until IS NOT NULL"),
-              sqlite_where=text("status = 'pending' AND claimed_until IS NOT NULL")),
+              postgresql_where=text(_HELD), sqlite_where=text(_HELD)),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))

@@ -226,7 +226,8 @@ class Sweeper:
         A step is not claimed while another of its customer's steps is held under a live lease by another
         batch (of this sweep or any other): a customer's state is decided by one batch at a time, so the
         frequency cap and the points / win-back merge hold across concurrent sweeps, not only within a batch.
-        (One index probe per candidate, on `ix_scheduled_steps_customer_step`.)
+        (It reads `ix_scheduled_steps_held`, the partial index of pending steps that were ever claimed: SQLite
+        probes it once per candidate, Postgres reads the live leases once per claim, whatever the table's size.)
         """
         return self._build_claim(now, worker, now + self.lease, journey_id, limit, reclaim_own)
 
